@@ -1,0 +1,39 @@
+# The two set-up commands on a fresh Debian 12 machine (as root):
+#   make demo   build, start the sandbox, run examples/onboard.lua against it
+#   make test   build and run the whole suite (C unit tests + busted specs)
+BUILD ?= build
+LUA ?= lua5.4
+export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+.PHONY: all deps deps-test build test demo clean bench lint
+
+all: build
+
+deps:
+	@sh scripts/deps.sh build
+
+deps-test:
+	@sh scripts/deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j2
+
+test: deps-test build
+	@sh scripts/run-tests.sh $(BUILD)
+
+demo: build
+	@sh scripts/demo.sh
+
+bench: build
+	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+
+lint:
+	luacheck -q --std max --codes lua/provision
+	luacheck -q --std lua54 --codes tests/spec examples bin sandbox
+
+clean:
+	rm -rf $(BUILD)

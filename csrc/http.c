@@ -1,0 +1,3 @@
+/* Placeholder registration until this part lands (see docs/core-api.md). */
+#include "core.h"
+void prv_open_http(lua_State *L) { (void)L; }

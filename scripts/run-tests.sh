@@ -1,0 +1,28 @@
+#!/bin/sh
+# The whole suite: C unit tests (ctest), then busted specs under Lua 5.4.
+# Ends with one line "N passed, N failed, N skipped" over both.
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ctest --test-dir "$build" --output-on-failure 2>&1 | tee "$tmp/ctest.log"
+c_total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$tmp/ctest.log")
+c_failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' "$tmp/ctest.log")
+c_total=${c_total:-0}; c_failed=${c_failed:-0}
+if [ "$c_total" = 0 ] && ! grep -q "No tests were found" "$tmp/ctest.log"; then c_failed=1; fi
+
+PROVISION_TEST_COUNTS="$tmp/busted.counts" PROVISION_BUILD="$top/$build" \
+  lua5.4 /usr/bin/busted --lua=lua5.4 -o tests/support/summary.lua tests/spec
+if [ -s "$tmp/busted.counts" ]; then
+  read -r b_passed b_failed b_skipped < "$tmp/busted.counts"
+else
+  b_passed=0; b_failed=1; b_skipped=0   # busted died before its summary
+fi
+
+passed=$((c_total - c_failed + b_passed))
+failed=$((c_failed + b_failed))
+echo "$passed passed, $failed failed, $b_skipped skipped"
+[ "$failed" = 0 ]
