@@ -12,5 +12,6 @@ int luaopen_provision_core(lua_State *L) {
   prv_open_codec(L);
   prv_open_json(L);
   prv_open_http(L);
+  prv_open_clock(L);
   return 1;
 }
