@@ -36,7 +36,8 @@ static inline int prv_isinteger(lua_State *L, int idx, long long *out) {
   return 0;
 #else
   lua_Number n = lua_tonumber(L, idx);
-  if (n == (lua_Number)(long long)n && n >= -9007199254740992.0 && n <= 9007199254740992.0) {
+  /* range first: converting NaN or an out-of-range float to long long is UB */
+  if (n >= -9007199254740992.0 && n <= 9007199254740992.0 && n == (lua_Number)(long long)n) {
     *out = (long long)n; return 1;
   }
   return 0;

@@ -1,3 +1,793 @@
-/* Placeholder registration until this part lands (see docs/core-api.md). */
+/* JSON codec of provision.core: json_decode, json_encode, core.null, core.array_mt.
+ *
+ * Why not lua-cjson: Debian's 2.1.0 prints numbers with 14 significant digits
+ * and decodes every number as a float, so 64-bit IDs do not survive a round
+ * trip, and it cannot emit [] for an empty array.
+ *
+ * Both directions report bad data as nil, err (never a Lua error). The
+ * decoder builds Lua values directly; the encoder writes into a malloc'd
+ * buffer owned by a userdata with __gc, so a memory error raised by Lua in
+ * the middle of an encode cannot leak it. Tables are read with raw access
+ * only (no metamethod runs). */
+#include <float.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "core.h"
-void prv_open_json(lua_State *L) { (void)L; }
+#include "json.h"
+
+#define ARRAY_MT_KEY "provision.core.array_mt"
+#define JBUF_MT_KEY "provision.core.jsonbuf"
+#define MAX_DEPTH PRV_JSON_MAX_DEPTH
+
+/* Locale decimal point (one byte), so that strtod/snprintf can be used in a
+ * host that called setlocale(LC_NUMERIC, ...). */
+static char locale_dp(void) {
+  const struct lconv *lc = localeconv();
+  return (lc && lc->decimal_point && lc->decimal_point[0]) ? lc->decimal_point[0] : '.';
+}
+
+/* ------------------------------------------------------------------ decode */
+
+typedef struct {
+  lua_State *L;
+  const char *s, *p, *end;
+  int depth;
+  int mt;          /* stack index of array_mt */
+  char dp;         /* locale decimal point */
+  const char *err; /* reason */
+  const char *errp;
+  char errbuf[96];
+} dec_t;
+
+static int dec_value(dec_t *d);
+
+static int dec_fail(dec_t *d, const char *at, const char *why) {
+  d->err = why;
+  d->errp = at;
+  return -1;
+}
+
+static int dec_unexpected(dec_t *d, const char *at, const char *expected) {
+  unsigned char c = (unsigned char)*at;
+  if (c >= 0x20 && c < 0x7f)
+    snprintf(d->errbuf, sizeof d->errbuf, "%s, got '%c'", expected, c);
+  else
+    snprintf(d->errbuf, sizeof d->errbuf, "%s, got byte 0x%02X", expected, c);
+  return dec_fail(d, at, d->errbuf);
+}
+
+static const char *skip_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+  return p;
+}
+
+#define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Four hex digits at p (p points after "\u"). */
+static int hex4(const char *p, const char *end, unsigned *out) {
+  unsigned v = 0;
+  int i;
+  if (end - p < 4) return -1;
+  for (i = 0; i < 4; i++) {
+    int h = hexval((unsigned char)p[i]);
+    if (h < 0) return -1;
+    v = (v << 4) | (unsigned)h;
+  }
+  *out = v;
+  return 0;
+}
+
+static size_t utf8_put(char *o, unsigned cp) {
+  if (cp < 0x80) { o[0] = (char)cp; return 1; }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+#define STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
+
+/* d->p at the opening quote; pushes the string. */
+static int dec_string(dec_t *d) {
+  lua_State *L = d->L;
+  const char *open = d->p, *p = open + 1, *end = d->end, *start = p;
+  luaL_Buffer b;
+
+  while (p < end && STR_PLAIN(*p)) p++;
+  if (p >= end) return dec_fail(d, open, "unterminated string");
+  if (*p == '"') {
+    lua_pushlstring(L, start, (size_t)(p - start));
+    d->p = p + 1;
+    return 0;
+  }
+  /* slow path: escapes */
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, start, (size_t)(p - start));
+  while (p < end) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') {
+      luaL_pushresult(&b);
+      d->p = p + 1;
+      return 0;
+    }
+    if (c < 0x20) return dec_fail(d, p, "control character in string");
+    if (c != '\\') {
+      const char *q = p + 1;
+      while (q < end && STR_PLAIN(*q)) q++;
+      luaL_addlstring(&b, p, (size_t)(q - p));
+      p = q;
+      continue;
+    }
+    if (p + 1 >= end) break;
+    switch (p[1]) {
+      case '"': luaL_addchar(&b, '"'); p += 2; break;
+      case '\\': luaL_addchar(&b, '\\'); p += 2; break;
+      case '/': luaL_addchar(&b, '/'); p += 2; break;
+      case 'b': luaL_addchar(&b, '\b'); p += 2; break;
+      case 'f': luaL_addchar(&b, '\f'); p += 2; break;
+      case 'n': luaL_addchar(&b, '\n'); p += 2; break;
+      case 'r': luaL_addchar(&b, '\r'); p += 2; break;
+      case 't': luaL_addchar(&b, '\t'); p += 2; break;
+      case 'u': {
+        unsigned cp, lo;
+        char u8[4];
+        if (hex4(p + 2, end, &cp)) return dec_fail(d, p, "invalid \\u escape (need 4 hex digits)");
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
+              lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+          } else {
+            return dec_fail(d, p, "unpaired high surrogate in \\u escape");
+          }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return dec_fail(d, p, "unpaired low surrogate in \\u escape");
+        }
+        luaL_addlstring(&b, u8, utf8_put(u8, cp));
+        p += 6;
+        break;
+      }
+      default:
+        return dec_fail(d, p, "invalid escape in string");
+    }
+  }
+  return dec_fail(d, open, "unterminated string");
+}
+
+static double dec_strtod(dec_t *d, const char *start, const char *stop) {
+  size_t len = (size_t)(stop - start), i;
+  char tmp[64];
+  double v;
+  if (d->dp == '.') {
+    /* The input is NUL-terminated (a Lua string) and the token is validated,
+     * so strtod stops exactly at stop. */
+    char *e;
+    v = strtod(start, &e);
+    if (e == stop) return v;
+  }
+  if (len < sizeof tmp) {
+    for (i = 0; i < len; i++) tmp[i] = start[i] == '.' ? d->dp : start[i];
+    tmp[len] = '\0';
+    return strtod(tmp, NULL);
+  } else {
+    /* absurdly long number: copy through a Lua string */
+    luaL_Buffer b;
+    const char *s;
+    luaL_buffinit(d->L, &b);
+    for (i = 0; i < len; i++) luaL_addchar(&b, start[i] == '.' ? d->dp : start[i]);
+    luaL_pushresult(&b);
+    s = lua_tostring(d->L, -1);
+    v = strtod(s, NULL);
+    lua_pop(d->L, 1);
+    return v;
+  }
+}
+
+static int dec_number(dec_t *d) {
+  const char *start = d->p, *p = start, *end = d->end;
+  int neg = 0, isfloat = 0;
+  if (*p == '-') { neg = 1; p++; }
+  if (p >= end || !IS_DIGIT(*p)) return dec_fail(d, p, "invalid number: expected digit");
+  if (*p == '0') {
+    p++;
+    if (p < end && IS_DIGIT(*p)) return dec_fail(d, start, "invalid number: leading zero");
+  } else {
+    while (p < end && IS_DIGIT(*p)) p++;
+  }
+  if (p < end && *p == '.') {
+    p++;
+    if (p >= end || !IS_DIGIT(*p)) return dec_fail(d, p, "invalid number: expected digit after '.'");
+    while (p < end && IS_DIGIT(*p)) p++;
+    isfloat = 1;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || !IS_DIGIT(*p)) return dec_fail(d, p, "invalid number: expected digit in exponent");
+    while (p < end && IS_DIGIT(*p)) p++;
+    isfloat = 1;
+  }
+  if (!isfloat) {
+    unsigned long long u = 0, limit = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
+    const char *q = start + neg;
+    int fits = 1;
+    for (; q < p; q++) {
+      unsigned dg = (unsigned)(*q - '0');
+      if (u > (limit - dg) / 10) { fits = 0; break; }
+      u = u * 10 + dg;
+    }
+    if (fits) {
+      long long v;
+      if (!neg) v = (long long)u;
+      else if (u == 9223372036854775808ULL) v = LLONG_MIN;
+      else v = -(long long)u;
+      prv_pushint64(d->L, v);
+      d->p = p;
+      return 0;
+    }
+  }
+  {
+    double v = dec_strtod(d, start, p);
+    if (v > DBL_MAX || v < -DBL_MAX) return dec_fail(d, start, "number out of range");
+    lua_pushnumber(d->L, (lua_Number)v);
+  }
+  d->p = p;
+  return 0;
+}
+
+static int dec_literal(dec_t *d, const char *word, size_t n) {
+  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0) {
+    /* point at the first byte that differs */
+    const char *p = d->p;
+    size_t i = 0;
+    while (p + i < d->end && i < n && p[i] == word[i]) i++;
+    if (p + i >= d->end) return dec_fail(d, d->end, "unexpected end of input");
+    return dec_unexpected(d, p + i, "invalid literal");
+  }
+  d->p += n;
+  return 0;
+}
+
+static int dec_enter(dec_t *d) {
+  if (++d->depth > MAX_DEPTH) return dec_fail(d, d->p, "nesting deeper than 512 levels");
+  if (!lua_checkstack(d->L, 8)) return dec_fail(d, d->p, "Lua stack overflow");
+  return 0;
+}
+
+static int dec_array(dec_t *d) {
+  lua_State *L = d->L;
+  const char *p;
+  int n = 0;
+  if (dec_enter(d)) return -1;
+  lua_newtable(L);
+  lua_pushvalue(L, d->mt);
+  lua_setmetatable(L, -2);
+  p = skip_ws(d->p + 1, d->end);
+  if (p < d->end && *p == ']') {
+    d->p = p + 1;
+    d->depth--;
+    return 0;
+  }
+  d->p = p;
+  for (;;) {
+    if (dec_value(d)) return -1;
+    lua_rawseti(L, -2, ++n);
+    p = skip_ws(d->p, d->end);
+    if (p >= d->end) return dec_fail(d, p, "unexpected end of input in array");
+    if (*p == ',') { d->p = p + 1; continue; }
+    if (*p == ']') { d->p = p + 1; break; }
+    return dec_unexpected(d, p, "expected ',' or ']'");
+  }
+  d->depth--;
+  return 0;
+}
+
+static int dec_object(dec_t *d) {
+  lua_State *L = d->L;
+  const char *p;
+  if (dec_enter(d)) return -1;
+  lua_newtable(L);
+  p = skip_ws(d->p + 1, d->end);
+  if (p < d->end && *p == '}') {
+    d->p = p + 1;
+    d->depth--;
+    return 0;
+  }
+  for (;;) {
+    if (p >= d->end) return dec_fail(d, p, "unexpected end of input in object");
+    if (*p != '"') return dec_unexpected(d, p, "expected string key");
+    d->p = p;
+    if (dec_string(d)) return -1;
+    p = skip_ws(d->p, d->end);
+    if (p >= d->end) return dec_fail(d, p, "unexpected end of input in object");
+    if (*p != ':') return dec_unexpected(d, p, "expected ':'");
+    d->p = p + 1;
+    if (dec_value(d)) return -1;
+    lua_rawset(L, -3);
+    p = skip_ws(d->p, d->end);
+    if (p >= d->end) return dec_fail(d, p, "unexpected end of input in object");
+    if (*p == ',') { p = skip_ws(p + 1, d->end); continue; }
+    if (*p == '}') { d->p = p + 1; break; }
+    return dec_unexpected(d, p, "expected ',' or '}'");
+  }
+  d->depth--;
+  return 0;
+}
+
+static int dec_value(dec_t *d) {
+  const char *p = d->p = skip_ws(d->p, d->end);
+  if (p >= d->end) return dec_fail(d, p, "unexpected end of input");
+  switch (*p) {
+    case '{': return dec_object(d);
+    case '[': return dec_array(d);
+    case '"': return dec_string(d);
+    case 't':
+      if (dec_literal(d, "true", 4)) return -1;
+      lua_pushboolean(d->L, 1);
+      return 0;
+    case 'f':
+      if (dec_literal(d, "false", 5)) return -1;
+      lua_pushboolean(d->L, 0);
+      return 0;
+    case 'n':
+      if (dec_literal(d, "null", 4)) return -1;
+      lua_pushlightuserdata(d->L, NULL);
+      return 0;
+    default:
+      if (*p == '-' || IS_DIGIT(*p)) return dec_number(d);
+      return dec_unexpected(d, p, "expected a JSON value");
+  }
+}
+
+/* mt: stack index of the array metatable. Pushes value (1) or message (0). */
+static int decode_at(lua_State *L, const char *s, size_t len, int mt) {
+  dec_t d;
+  int base = lua_gettop(L);
+  char msg[160];
+  memset(&d, 0, sizeof d);
+  d.L = L;
+  d.s = d.p = s;
+  d.end = s + len;
+  d.mt = mt;
+  d.dp = locale_dp();
+  if (!lua_checkstack(L, 24)) {
+    dec_fail(&d, s, "Lua stack overflow");
+  } else if (dec_value(&d) == 0) {
+    const char *p = skip_ws(d.p, d.end);
+    if (p == d.end) return 1;
+    dec_unexpected(&d, p, "trailing characters after the JSON value");
+  }
+  lua_settop(L, base);
+  snprintf(msg, sizeof msg, "invalid JSON at byte %lu: %s", (unsigned long)(d.errp - s) + 1, d.err);
+  lua_pushstring(L, msg);
+  return 0;
+}
+
+int prv_json_decode(lua_State *L, const char *s, size_t len) {
+  int ok, mt;
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  mt = lua_gettop(L);
+  ok = decode_at(L, s, len, mt);
+  lua_remove(L, mt);
+  return ok;
+}
+
+/* json_decode(s) -> value | nil, err */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  if (decode_at(L, s, len, 2)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* ------------------------------------------------------------------ encode */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} jbuf_t;
+
+static int jbuf_gc(lua_State *L) {
+  jbuf_t *b = (jbuf_t *)lua_touserdata(L, 1);
+  if (b && b->p) {
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+  }
+  return 0;
+}
+
+typedef struct {
+  lua_State *L;
+  jbuf_t *b;
+  int mt; /* stack index of array_mt */
+  int sort_keys;
+  int depth;
+  char dp;
+  const char *err;
+  char errbuf[96];
+  const void *path[MAX_DEPTH + 1];
+} enc_t;
+
+static int enc_value(enc_t *e, int idx);
+
+static int enc_fail(enc_t *e, const char *why) {
+  e->err = why;
+  return -1;
+}
+
+static int jb_reserve(enc_t *e, size_t need) {
+  jbuf_t *b = e->b;
+  size_t cap;
+  char *np;
+  if (b->cap - b->n >= need) return 0;
+  cap = b->cap ? b->cap : 256;
+  while (cap - b->n < need) {
+    if (cap > SIZE_MAX / 2) return enc_fail(e, "out of memory");
+    cap *= 2;
+  }
+  np = (char *)realloc(b->p, cap);
+  if (!np) return enc_fail(e, "out of memory");
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+static int jb_put(enc_t *e, const char *s, size_t n) {
+  if (jb_reserve(e, n)) return -1;
+  memcpy(e->b->p + e->b->n, s, n);
+  e->b->n += n;
+  return 0;
+}
+
+#define JB_LIT(e, lit) jb_put((e), (lit), sizeof(lit) - 1)
+
+static int jb_char(enc_t *e, char c) {
+  if (e->b->n == e->b->cap && jb_reserve(e, 1)) return -1;
+  e->b->p[e->b->n++] = c;
+  return 0;
+}
+
+static int enc_string(enc_t *e, const char *s, size_t len) {
+  static const char hexd[] = "0123456789abcdef";
+  const char *end = s + len, *run;
+  /* worst case 6 bytes per input byte; reserve for the common case only */
+  if (jb_reserve(e, len + 2)) return -1;
+  e->b->p[e->b->n++] = '"';
+  while (s < end) {
+    char esc[6];
+    size_t elen = 2;
+    unsigned char c;
+    run = s;
+    while (s < end && STR_PLAIN(*s)) s++;
+    if (s > run && jb_put(e, run, (size_t)(s - run))) return -1;
+    if (s >= end) break;
+    c = (unsigned char)*s++;
+    esc[0] = '\\';
+    switch (c) {
+      case '"': esc[1] = '"'; break;
+      case '\\': esc[1] = '\\'; break;
+      case '\b': esc[1] = 'b'; break;
+      case '\f': esc[1] = 'f'; break;
+      case '\n': esc[1] = 'n'; break;
+      case '\r': esc[1] = 'r'; break;
+      case '\t': esc[1] = 't'; break;
+      default:
+        esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+        esc[4] = hexd[c >> 4]; esc[5] = hexd[c & 15];
+        elen = 6;
+    }
+    if (jb_put(e, esc, elen)) return -1;
+  }
+  return jb_char(e, '"');
+}
+
+static size_t fmt_int(char *out, long long v) {
+  char tmp[24];
+  size_t n = 0, i = 0;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do { tmp[n++] = (char)('0' + (u % 10)); u /= 10; } while (u);
+  if (v < 0) out[i++] = '-';
+  while (n) out[i++] = tmp[--n];
+  return i;
+}
+
+/* Shortest of %.15g/%.16g/%.17g that reads back as x; '.' whatever the locale. */
+static size_t fmt_double(char *out, size_t cap, double x, char dp) {
+  int prec, n = 0;
+  size_t i;
+  for (prec = 15; prec <= 17; prec++) {
+    n = snprintf(out, cap, "%.*g", prec, x);
+    if (prec == 17 || strtod(out, NULL) == x) break;
+  }
+  if (n < 0) n = 0;
+  if (dp != '.')
+    for (i = 0; i < (size_t)n; i++)
+      if (out[i] == dp) out[i] = '.';
+  return (size_t)n;
+}
+
+/* Number at idx formatted into out (at least 64 bytes); -1 for NaN/Inf. */
+static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
+  long long iv;
+  double x;
+  if (prv_isinteger(e->L, idx, &iv)) {
+    *len = fmt_int(out, iv);
+    return 0;
+  }
+  x = (double)lua_tonumber(e->L, idx);
+  if (x != x || x > DBL_MAX || x < -DBL_MAX) return enc_fail(e, "cannot encode NaN or infinity");
+  *len = fmt_double(out, 64, x, e->dp);
+  return 0;
+}
+
+static int enc_key(enc_t *e, int kidx) {
+  size_t len;
+  const char *s;
+  char num[64];
+  switch (lua_type(e->L, kidx)) {
+    case LUA_TSTRING:
+      s = lua_tolstring(e->L, kidx, &len);
+      return enc_string(e, s, len);
+    case LUA_TNUMBER:
+      if (fmt_number(e, kidx, num, &len)) return -1;
+      return enc_string(e, num, len);
+    default:
+      snprintf(e->errbuf, sizeof e->errbuf, "cannot encode an object key of type %s",
+               lua_typename(e->L, lua_type(e->L, kidx)));
+      return enc_fail(e, e->errbuf);
+  }
+}
+
+typedef struct {
+  const char *s;
+  size_t len;
+  int i;
+} skey_t;
+
+static int skey_cmp(const void *a, const void *b) {
+  const skey_t *x = (const skey_t *)a, *y = (const skey_t *)b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->s, y->s, n);
+  if (c) return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static int enc_object_sorted(enc_t *e, int idx, int nkeys) {
+  lua_State *L = e->L;
+  int ks, orig, i = 0, j;
+  skey_t *arr;
+  lua_createtable(L, nkeys, 0);
+  ks = lua_gettop(L);
+  lua_createtable(L, nkeys, 0);
+  orig = lua_gettop(L);
+  arr = (skey_t *)prv_newuserdata(L, (size_t)(nkeys > 0 ? nkeys : 1) * sizeof(skey_t));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char num[64];
+    size_t len;
+    lua_pop(L, 1);
+    if (i >= nkeys) break; /* cannot happen: the table is not modified */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, orig, i + 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushvalue(L, -1);
+    } else if (lua_type(L, -1) == LUA_TNUMBER) {
+      if (fmt_number(e, lua_gettop(L), num, &len)) return -1;
+      lua_pushlstring(L, num, len);
+    } else {
+      return enc_key(e, lua_gettop(L)); /* reports the bad key type */
+    }
+    arr[i].s = lua_tolstring(L, -1, &arr[i].len);
+    arr[i].i = i + 1;
+    lua_rawseti(L, ks, i + 1); /* anchors the string */
+    i++;
+  }
+  qsort(arr, (size_t)i, sizeof(skey_t), skey_cmp);
+  for (j = 0; j < i; j++) {
+    if (j && jb_char(e, ',')) return -1;
+    if (enc_string(e, arr[j].s, arr[j].len) || jb_char(e, ':')) return -1;
+    lua_rawgeti(L, orig, arr[j].i);
+    lua_rawget(L, idx);
+    if (enc_value(e, lua_gettop(L))) return -1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 3);
+  return 0;
+}
+
+static int enc_table(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  const void *ptr = lua_topointer(L, idx);
+  int i, isarr = 0, n = 0;
+  for (i = 0; i < e->depth; i++)
+    if (e->path[i] == ptr) return enc_fail(e, "cannot encode a table with a cycle");
+  if (e->depth >= MAX_DEPTH) return enc_fail(e, "nesting deeper than 512 levels");
+  if (!lua_checkstack(L, 8)) return enc_fail(e, "Lua stack overflow");
+  e->path[e->depth++] = ptr;
+
+  if (lua_getmetatable(L, idx)) {
+    isarr = lua_rawequal(L, -1, e->mt);
+    lua_pop(L, 1);
+  }
+  if (isarr) {
+    n = (int)prv_rawlen(L, idx);
+  } else {
+    /* keys exactly 1..n with n >= 1 -> array */
+    long long k, max = 0;
+    int ok = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      if (ok && lua_type(L, -1) == LUA_TNUMBER && prv_isinteger(L, -1, &k) && k >= 1) {
+        if (k > max) max = k;
+      } else {
+        ok = 0;
+      }
+      n++;
+    }
+    isarr = ok && n > 0 && max == n;
+  }
+
+  if (isarr) {
+    if (jb_char(e, '[')) return -1;
+    for (i = 1; i <= n; i++) {
+      if (i > 1 && jb_char(e, ',')) return -1;
+      lua_rawgeti(L, idx, i);
+      if (enc_value(e, lua_gettop(L))) return -1;
+      lua_pop(L, 1);
+    }
+    if (jb_char(e, ']')) return -1;
+  } else {
+    if (jb_char(e, '{')) return -1;
+    if (e->sort_keys && n > 1) {
+      if (enc_object_sorted(e, idx, n)) return -1;
+    } else {
+      int first = 1;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        int top = lua_gettop(L);
+        if (!first && jb_char(e, ',')) return -1;
+        first = 0;
+        if (enc_key(e, top - 1) || jb_char(e, ':') || enc_value(e, top)) return -1;
+        lua_pop(L, 1);
+      }
+    }
+    if (jb_char(e, '}')) return -1;
+  }
+  e->depth--;
+  return 0;
+}
+
+static int enc_value(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  size_t len;
+  const char *s;
+  char num[64];
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      return JB_LIT(e, "null");
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, idx) ? JB_LIT(e, "true") : JB_LIT(e, "false");
+    case LUA_TNUMBER:
+      if (fmt_number(e, idx, num, &len)) return -1;
+      return jb_put(e, num, len);
+    case LUA_TSTRING:
+      s = lua_tolstring(L, idx, &len);
+      return enc_string(e, s, len);
+    case LUA_TTABLE:
+      return enc_table(e, idx);
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) return JB_LIT(e, "null");
+      return enc_fail(e, "cannot encode a light userdata other than core.null");
+    default:
+      snprintf(e->errbuf, sizeof e->errbuf, "cannot encode a value of type %s",
+               lua_typename(L, lua_type(L, idx)));
+      return enc_fail(e, e->errbuf);
+  }
+}
+
+/* json_encode(v [, {sort_keys = true}]) -> string | nil, err */
+static int l_json_encode(lua_State *L) {
+  enc_t *e;
+  jbuf_t *b;
+  int sort = 0;
+  luaL_checkany(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "sort_keys");
+    sort = lua_toboolean(L, -1);
+  }
+  lua_settop(L, 1);
+  b = (jbuf_t *)prv_newuserdata(L, sizeof *b); /* 2: owns the output buffer */
+  b->p = NULL;
+  b->n = b->cap = 0;
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_setmetatable(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1)); /* 3: array_mt */
+  e = (enc_t *)prv_newuserdata(L, sizeof *e); /* 4: encoder state (4 KiB path) */
+  e->L = L;
+  e->b = b;
+  e->mt = 3;
+  e->sort_keys = sort;
+  e->depth = 0;
+  e->dp = locale_dp();
+  e->err = NULL;
+  if (enc_value(e, 1) == 0) {
+    lua_pushlstring(L, b->p ? b->p : "", b->n);
+    free(b->p);
+    b->p = NULL;
+    return 1;
+  }
+  lua_settop(L, 4);
+  free(b->p);
+  b->p = NULL;
+  lua_pushnil(L);
+  lua_pushstring(L, e->err ? e->err : "cannot encode");
+  return 2;
+}
+
+/* ---------------------------------------------------------------- register */
+
+void prv_open_json(lua_State *L) {
+  int mod = lua_gettop(L), amt, bmt;
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushliteral(L, "provision.array");
+    lua_setfield(L, -2, "__name");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  }
+  amt = lua_gettop(L);
+  if (luaL_newmetatable(L, JBUF_MT_KEY)) {
+    lua_pushcfunction(L, jbuf_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  bmt = lua_gettop(L);
+
+  lua_pushvalue(L, amt);
+  lua_pushcclosure(L, l_json_decode, 1);
+  lua_setfield(L, mod, "json_decode");
+
+  lua_pushvalue(L, amt);
+  lua_pushvalue(L, bmt);
+  lua_pushcclosure(L, l_json_encode, 2);
+  lua_setfield(L, mod, "json_encode");
+
+  lua_pushvalue(L, amt);
+  lua_setfield(L, mod, "array_mt");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, mod, "null");
+  lua_settop(L, mod);
+}
