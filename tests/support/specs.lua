@@ -120,10 +120,12 @@ function M.type_of(doc, schema)
 end
 
 -- Dotted paths of every array inside a schema (see docs/api-tables.md):
--- "a.b" = field b of field a; "a[]" = each element of array a;
--- "m.*" = each value of map m (additionalProperties). The root of a body
--- that is itself an array is not listed (its type says so); its elements'
--- fields start with "[]". Sorted, without duplicates.
+-- "a.b" = field b of object a; an array met on the way is walked element
+-- by element, so "perms.scope.langs" is the `langs` of the `scope` of each
+-- element of `perms`; "m.*" = each value of map m (additionalProperties).
+-- The root of a body that is itself an array is not listed (its type says
+-- so); its elements' fields are listed from the element. Sorted, without
+-- duplicates.
 function M.array_paths(doc, schema)
   local out, seen = {}, {}
   local function add(p)
@@ -151,7 +153,7 @@ function M.array_paths(doc, schema)
     end
     if nn(s.type) == 'array' or nn(s.items) then
       add(prefix)
-      walk(nn(s.items), prefix .. '[]', stack)
+      walk(nn(s.items), prefix, stack)
     end
     local props = nn(s.properties)
     if type(props) == 'table' then

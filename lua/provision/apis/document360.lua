@@ -55,7 +55,7 @@ local operations = {
       method = "POST",
       path = "/v2/Teams",
       params = {
-        { name = "add_team_account_customer", ["in"] = "body", type = "object", required = false, content_type = "application/json", schema = "AddTeamAccountCustomer", arrays = { "content_permissions", "content_permissions[].access_scope.categories", "content_permissions[].access_scope.project_versions", "content_permissions[].access_scope.languages", "associated_groups" } },
+        { name = "add_team_account_customer", ["in"] = "body", type = "object", required = false, content_type = "application/json", schema = "AddTeamAccountCustomer", arrays = { "content_permissions", "content_permissions.access_scope.categories", "content_permissions.access_scope.project_versions", "content_permissions.access_scope.languages", "associated_groups" } },
       },
       security = { "api_token" },
       success = { 200 },
@@ -78,7 +78,7 @@ local operations = {
       path = "/v2/Teams/{userId}/content",
       params = {
         { name = "user_id", wire = "userId", ["in"] = "path", type = "string", required = true },
-        { name = "edit_content_role_customer", ["in"] = "body", type = "object", required = false, content_type = "application/json", schema = "EditContentRoleCustomer", arrays = { "content_permissions", "content_permissions[].access_scope.categories", "content_permissions[].access_scope.project_versions", "content_permissions[].access_scope.languages" } },
+        { name = "edit_content_role_customer", ["in"] = "body", type = "object", required = false, content_type = "application/json", schema = "EditContentRoleCustomer", arrays = { "content_permissions", "content_permissions.access_scope.categories", "content_permissions.access_scope.project_versions", "content_permissions.access_scope.languages" } },
       },
       security = { "api_token" },
       success = { 200 },
