@@ -7,8 +7,8 @@
 --
 --  v0      the spec the documented SDK was generated from: /{tenant_id},
 --          /{tenant_id}/portal, /{tenant_id}/token, /portal, /token.
---          This is the default generation and `operations` below.
---  latest  the current server: everything under /tenants/{tenant_id}, the
+--          The documented SDK targets it; choose it with generation = "v0".
+--  latest  the current server (the default generation and `operations`): everything under /tenants/{tenant_id}, the
 --          two *_jwt_context operations are gone, `list` (cursor paging,
 --          GET /tenants) is new, upsert takes an optional {metadata} body and
 --          answers 201 when it creates, 200 when it updates.
@@ -256,7 +256,7 @@ return {
   client_defaults = { "tenant_id" },
   hooks = "outpost",
   errors = errors,
-  default_generation = "v0",
+  default_generation = "latest",
   generations = {
     v0 = { spec = "outpost.openapi.json", seed = "outpost-Tenants.md", operations = v0 },
     latest = {
@@ -268,5 +268,5 @@ return {
       operations = latest,
     },
   },
-  operations = v0,
+  operations = latest,
 }

@@ -1,0 +1,138 @@
+-- Credentials and how they are put on a request. Per operation exactly one
+-- scheme is applied: the first in the operation's security list for which
+-- the client holds credentials.
+local core = require("provision.core")
+local errors = require("provision.errors")
+
+local auth = {}
+
+local function snake(name)
+  return (name:gsub("(%l)(%u)", "%1_%2"):gsub("[%-%s]", "_"):lower())
+end
+
+-- The credential configured for one scheme, or nil.
+local function credential_for(creds, name, scheme)
+  local c = creds[name]
+  if c == nil then c = creds[snake(name)] end
+  if c ~= nil then return c end
+  local t = scheme.type
+  if t == "http" and scheme.scheme == "basic" then
+    if creds.basic then return creds.basic end
+    if creds.username ~= nil then return { username = creds.username, password = creds.password } end
+  elseif t == "http" then
+    return creds.bearer or creds.token or creds.access_token
+  elseif t == "apiKey" then
+    local k = creds.api_key
+    if type(k) == "table" then return k[name] end
+    return k
+  elseif t == "oauth2" or t == "openIdConnect" then
+    return creds.oauth2 or creds.access_token
+  end
+  return nil
+end
+
+-- Picks the scheme for an operation. Returns name, scheme, credential, or
+-- nothing when the operation needs no auth or no credential matches.
+function auth.select(api, creds, security)
+  if not security or #security == 0 or not creds then return nil end
+  for _, name in ipairs(security) do
+    local scheme = api.security_schemes[name]
+    if scheme then
+      local c = credential_for(creds, name, scheme)
+      if c ~= nil and c ~= false then return name, scheme, c end
+    end
+  end
+  return nil
+end
+
+local function set_header(req, name, value)
+  local lname = name:lower()
+  for _, h in ipairs(req.headers) do
+    if h[1]:lower() == lname then h[2] = value; return end
+  end
+  req.headers[#req.headers + 1] = { name, value }
+end
+
+local function add_cookie(req, name, value)
+  for _, h in ipairs(req.headers) do
+    if h[1]:lower() == "cookie" then h[2] = h[2] .. "; " .. name .. "=" .. value; return end
+  end
+  req.headers[#req.headers + 1] = { "Cookie", name .. "=" .. value }
+end
+
+-- A token given as a string, a function returning one, or an OAuth2
+-- client-credentials config served by `tokens` (provision.oauth2 cache).
+local function token_value(c, tokens, scheme_name)
+  if type(c) == "function" then
+    local ok, tok, err = pcall(c)
+    if not ok then return nil, "token function failed: " .. tostring(tok) end
+    if type(tok) ~= "string" then return nil, err or "token function returned no token" end
+    return tok
+  elseif type(c) == "table" then
+    if c.access_token then return token_value(c.access_token, tokens, scheme_name) end
+    if c.token_url then return tokens:get(scheme_name, c) end
+    return nil, "credential for " .. scheme_name .. " needs access_token or token_url"
+  elseif type(c) == "string" then
+    return c
+  end
+  return nil, "credential for " .. scheme_name .. " has type " .. type(c)
+end
+
+-- Applies the chosen scheme to req (headers / cookie / query) in place.
+function auth.apply(req, name, scheme, c, tokens, opname)
+  local function bad(msg)
+    return nil, errors.new({ kind = "auth", operation = opname, message = msg })
+  end
+  local t = scheme.type
+  if t == "http" and scheme.scheme == "basic" then
+    if type(c) ~= "table" or type(c.username) ~= "string" or type(c.password) ~= "string" then
+      return bad("Basic auth needs username and password strings")
+    end
+    if c.username:find(":", 1, true) then return bad("Basic auth username must not contain ':'") end
+    local v = "Basic " .. core.b64encode(c.username .. ":" .. c.password)
+    if not core.header_value_ok(v) then return bad("Basic auth credentials hold CR, LF or NUL") end
+    set_header(req, "Authorization", v)
+    return true
+  end
+  local value, err = token_value(c, tokens, name)
+  if not value then return bad(err) end
+  if value == "" or not core.header_value_ok(value) then
+    return bad("credential for " .. name .. " is empty or holds CR, LF or NUL")
+  end
+  if t == "http" or t == "oauth2" or t == "openIdConnect" then
+    if value:find("[%c%s]") then return bad("token for " .. name .. " holds a space or control character") end
+    set_header(req, "Authorization", (scheme.prefix or "Bearer") .. " " .. value)
+  elseif t == "apiKey" then
+    local where = scheme["in"]
+    if where == "header" then
+      set_header(req, scheme.name, value)
+    elseif where == "cookie" then
+      if value:find("[%c%s;,]") then return bad("cookie value for " .. name .. " holds a forbidden character") end
+      add_cookie(req, scheme.name, value)
+    elseif where == "query" then
+      local sep = req.url:find("?", 1, true) and "&" or "?"
+      req.url = req.url .. sep .. core.build_query({ { scheme.name, value } })
+    else
+      return bad("apiKey scheme " .. name .. " has unknown location " .. tostring(where))
+    end
+  else
+    return bad("unsupported security scheme type " .. tostring(t))
+  end
+  return true
+end
+
+-- Names of the schemes a client holds credentials for (for tostring).
+function auth.describe(api, creds)
+  local names = {}
+  if creds then
+    for name, scheme in pairs(api.security_schemes or {}) do
+      if credential_for(creds, name, scheme) ~= nil then names[#names + 1] = name end
+    end
+  end
+  table.sort(names)
+  return table.concat(names, ",")
+end
+
+auth.snake = snake
+auth.set_header = set_header
+return auth

@@ -1,0 +1,447 @@
+-- The one operation executor. A client is built from an API table
+-- (lua/provision/apis/*.lua) and exposes one method per operation; every
+-- call goes: arguments -> request -> auth -> transport -> retries ->
+-- result or error object.
+local core = require("provision.core")
+local json = require("provision.json")
+local errors = require("provision.errors")
+local request = require("provision.request")
+local auth = require("provision.auth")
+local retry = require("provision.retry")
+local Tokens = require("provision.oauth2")
+
+local client = {}
+local unpack = table.unpack or unpack
+
+local Client = {}
+Client.__index = Client
+
+local CALL_KEY = "_call"   -- per-call settings; no documented parameter starts with "_"
+local call_settings = { timeout = true, connect_timeout = true, retries = true, server = true,
+                        headers = true, max_body = true }
+
+local function origin(url)
+  local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  return scheme and (scheme:lower() .. "://" .. host:lower())
+end
+
+local function path_only(url)
+  return (url:match("^[^?#]*"))
+end
+
+-- Operation lookup tables derived once per API table: name -> op, plus each
+-- op's positional (required) params and the set of optional names.
+local derived = setmetatable({}, { __mode = "k" })
+
+local function derive(ops)
+  local d = derived[ops]
+  if d then return d end
+  d = {}
+  for _, op in ipairs(ops) do
+    local positional, optional = {}, {}
+    for _, p in ipairs(op.params) do
+      if p.required and not p.client_default then positional[#positional + 1] = p
+      else optional[p.name] = p end
+    end
+    d[op.name] = { op = op, positional = positional, optional = optional }
+  end
+  derived[ops] = d
+  return d
+end
+
+local function load_hooks(api)
+  if not api.hooks then return {} end
+  local ok, h = pcall(require, "provision.hooks." .. api.hooks)
+  if not ok then error("provision: hooks '" .. api.hooks .. "' failed to load: " .. tostring(h)) end
+  return h
+end
+
+-- The operations this client runs: an API table may hold several server
+-- generations (Outpost); `generation` picks one, else its default.
+local function select_operations(api, generation)
+  if api.generations then
+    local g = generation or api.default_generation
+    local gen = api.generations[g]
+    if not gen then
+      local names = {}
+      for k in pairs(api.generations) do names[#names + 1] = k end
+      table.sort(names)
+      return nil, "unknown generation '" .. tostring(g) .. "' (one of: " .. table.concat(names, ", ") .. ")"
+    end
+    return gen.operations, g, gen
+  end
+  return api.operations
+end
+
+local function resolve_server(api, opts, gen)
+  local s = opts.server or "default"
+  local template = (gen and gen.servers and gen.servers[s]) or (api.servers and api.servers[s]) or s
+  if type(template) ~= "string" or not template:match("^https?://") then
+    return nil, "server must be an http(s) URL or one of the API's named servers, got " .. tostring(s)
+  end
+  local url = request.server_url(template, opts.server_variables)
+  if url:find("{", 1, true) then
+    return nil, "server URL " .. url .. " needs server_variables for its placeholders"
+  end
+  return (url:gsub("/+$", ""))
+end
+
+function client.new(api, opts)
+  opts = opts or {}
+  local ops, generation, gen = select_operations(api, opts.generation)
+  if not ops then return nil, errors.new({ kind = "invalid_argument", message = generation }) end
+  local base, err = resolve_server(api, opts, gen)
+  if not base then return nil, errors.new({ kind = "invalid_argument", message = err }) end
+  local transport = opts.transport
+  if not transport then
+    local Curl = require("provision.transport.curl")
+    local terr
+    transport, terr = Curl.new(opts)
+    if not transport then
+      return nil, errors.new({ kind = (type(terr) == "table" and terr.kind) or "invalid_argument",
+                               message = type(terr) == "table" and terr.message or tostring(terr) })
+    end
+  end
+  for _, h in ipairs(opts.headers or {}) do
+    if type(h) ~= "table" or not core.header_value_ok(tostring(h[1])) or not core.header_value_ok(tostring(h[2])) then
+      return nil, errors.new({ kind = "invalid_argument", message = "client headers must be {name, value} pairs without CR, LF or NUL" })
+    end
+  end
+  local self = setmetatable({
+    api = api,
+    class = api.class,
+    base = base,
+    generation = generation,
+    ops = derive(ops),
+    hooks = load_hooks(api),
+    credentials = opts.auth,
+    transport = transport,
+    owns_transport = opts.transport == nil,
+    retries = opts.retries,
+    log = opts.log,
+    headers = opts.headers,
+    follow_redirects = opts.follow_redirects or 0,
+    client_defaults = { tenant_id = opts.tenant_id },
+    random = opts.random or math.random,
+  }, Client)
+  self.tokens = Tokens.new(transport)
+  return self
+end
+
+function Client:__tostring()
+  return string.format("provision.%s client <%s> auth=%s", self.class, self.base,
+    auth.describe(self.api, self.credentials) ~= "" and auth.describe(self.api, self.credentials) or "none")
+end
+
+function Client:close()
+  if self.owns_transport and self.transport.close then self.transport:close() end
+end
+Client.__close = Client.close
+
+-- Splits (required..., [options]) into name -> value; returns values, call settings.
+local function bind(self, entry, opname, ...)
+  local n = select("#", ...)
+  local positional = entry.positional
+  local np = #positional
+  if n > np + 1 then
+    return nil, errors.invalid(opname, "takes %d positional argument(s) and an options table, got %d arguments", np, n)
+  end
+  local values = {}
+  for i = 1, np do
+    values[positional[i].name] = (select(i, ...))
+  end
+  local options = select(np + 1, ...)
+  local call = {}
+  if options ~= nil then
+    if type(options) ~= "table" then
+      return nil, errors.invalid(opname, "argument %d must be an options table, got %s", np + 1, type(options))
+    end
+    for k, v in pairs(options) do
+      if k == CALL_KEY then
+        if type(v) ~= "table" then return nil, errors.invalid(opname, "%s must be a table", CALL_KEY) end
+        for ck in pairs(v) do
+          if not call_settings[ck] then return nil, errors.invalid(opname, "unknown call setting '%s'", tostring(ck)) end
+        end
+        call = v
+      elseif entry.optional[k] then
+        values[k] = v
+      else
+        local hint = ""
+        for _, p in ipairs(positional) do
+          if p.name == k then hint = " (it is positional argument " .. _ .. ")" end
+        end
+        return nil, errors.invalid(opname, "unknown parameter '%s'%s", tostring(k), hint)
+      end
+    end
+  end
+  for _, p in ipairs(entry.op.params) do
+    if values[p.name] == nil and p.client_default then
+      values[p.name] = self.client_defaults[p.client_default]
+    end
+  end
+  return values, call
+end
+
+local function is_json(ctype)
+  if not ctype then return false end
+  ctype = ctype:lower()
+  return ctype:find("^application/json") or ctype:find("^application/[%w.+-]*%+json") or ctype:find("^text/json")
+end
+
+-- A short message from an error body that is not JSON (an HTML page, text).
+local function text_message(body)
+  if not body or body == "" then return nil end
+  local title = body:sub(1, 4096):match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
+  if title then return title end
+  local s = body:sub(1, 200):gsub("<[^>]*>", " "):gsub("%s+", " ")
+  return s
+end
+
+local function success_code(op, status)
+  if op.success then
+    for _, c in ipairs(op.success) do if c == status then return true end end
+    return status >= 200 and status < 300
+  end
+  return status >= 200 and status < 300
+end
+
+-- Response -> result, info | nil, err.
+function Client:finish(job, resp)
+  local op, opname = job.op, job.opname
+  if resp.kind then
+    return nil, errors.new({ kind = resp.kind, message = resp.message, operation = opname,
+                             attempts = job.attempt, request_sent = resp.request_sent })
+  end
+  local status = resp.status
+  local ctype = resp.headers and resp.headers["content-type"]
+  local body, decode_err = resp.body, nil
+  if body and body ~= "" and is_json(ctype) then
+    local decoded, derr = json.decode(body)
+    if decoded == nil then decode_err = derr else body = decoded end
+  elseif body == "" then
+    body = nil
+  end
+  local info = { status = status, headers = resp.headers, body = body, attempts = job.attempt,
+                 time = resp.time }
+  if success_code(op, status) then
+    if decode_err then
+      return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
+        message = "response is not valid JSON: " .. decode_err, body = resp.body,
+        headers = resp.headers, operation = opname, attempts = job.attempt })
+    end
+    local check = self.hooks.check and self.hooks.check(body, resp)
+    if check then
+      return nil, errors.new({ kind = "api", class = "APIError", status = status, message = check,
+        body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
+    end
+    if body == nil then return true, info end
+    if self.hooks.unwrap then return self.hooks.unwrap(body, resp, op), info end
+    return body, info
+  end
+  local message = (type(body) == "table" and self.hooks.error_message and self.hooks.error_message(body))
+    or (type(body) == "string" and text_message(body)) or ("HTTP " .. status)
+  if type(message) ~= "string" then message = tostring(message) end
+  return nil, errors.new({
+    kind = "http", status = status, class = (op.errors and op.errors[status]) or errors.class_for_status(status, self.api.errors),
+    message = message, body = body, headers = resp.headers, operation = opname,
+    attempts = job.attempt, retry_after = resp.headers and resp.headers["retry-after"],
+  })
+end
+
+-- The request for one attempt: the built template plus auth and extra headers.
+function Client:attempt_request(job)
+  local t = job.template
+  local req = { method = t.method, url = job.url or t.url, body = t.body, headers = {},
+                timeout = job.call.timeout, connect_timeout = job.call.connect_timeout,
+                max_body = job.call.max_body }
+  for i, h in ipairs(t.headers) do req.headers[i] = { h[1], h[2] } end
+  for _, extra in ipairs({ self.headers or {}, job.call.headers or {} }) do
+    for _, h in ipairs(extra) do auth.set_header(req, h[1], h[2]) end
+  end
+  if job.redirected and origin(req.url) ~= origin(self.base) then
+    return req -- credentials never follow a redirect to another origin
+  end
+  local name, scheme, cred = auth.select(self.api, self.credentials, job.op.security)
+  if name then
+    local ok, err = auth.apply(req, name, scheme, cred, self.tokens, job.opname)
+    if not ok then return nil, err end
+    job.scheme_name, job.oauth_flow = name, type(cred) == "table" and cred.token_url ~= nil
+  end
+  return req
+end
+
+function Client:prepare(opname, ...)
+  local entry = self.ops[opname]
+  local qualified = self.class .. "." .. tostring(opname)
+  if not entry then
+    return nil, errors.invalid(qualified, "no such operation")
+  end
+  local values, call = bind(self, entry, qualified, ...)
+  if not values then return nil, call end
+  if call.headers ~= nil and type(call.headers) ~= "table" then
+    return nil, errors.invalid(qualified, "_call.headers must be a list of {name, value}")
+  end
+  for _, h in ipairs(call.headers or {}) do
+    if not core.header_value_ok(tostring(h[1])) or not core.header_value_ok(tostring(h[2])) then
+      return nil, errors.invalid(qualified, "header %s holds CR, LF or NUL", tostring(h[1]))
+    end
+  end
+  local base = self.base
+  if call.server then
+    local b, err = resolve_server(self.api, { server = call.server }, nil)
+    if not b then return nil, errors.invalid(qualified, "%s", err) end
+    base = b
+  end
+  local template, err = request.build(entry.op, values, base, qualified)
+  if not template then return nil, err end
+  return {
+    op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
+    policy = retry.policy(self.retries, call.retries),
+  }
+end
+
+local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+function Client:log_attempt(job, req, resp, started)
+  if not self.log then return end
+  local outcome = resp.kind and ("error " .. resp.kind) or tostring(resp.status)
+  local ms = (self.transport.now() - started) * 1000
+  pcall(self.log, string.format("%s %s %s -> %s (%.1f ms, attempt %d)", job.opname, req.method,
+    path_only(req.url), outcome, ms, job.attempt))
+end
+
+-- Decides what happens after one attempt: "done", or "again" with a delay.
+function Client:next_step(job, req, resp)
+  if not resp.kind then
+    local status = resp.status
+    if status == 401 and job.oauth_flow and not job.refreshed then
+      job.refreshed = true
+      self.tokens:invalidate(job.scheme_name)
+      return "again", 0
+    end
+    if redirect_codes[status] and (job.redirects or 0) < self.follow_redirects then
+      local loc = resp.headers and resp.headers["location"]
+      if loc then
+        if loc:sub(1, 1) == "/" then loc = origin(req.url) .. loc end
+        if loc:match("^https?://") then
+          job.redirects = (job.redirects or 0) + 1
+          job.redirected, job.url = true, loc
+          if status == 303 then
+            job.template = { method = "GET", url = loc, headers = job.template.headers }
+          end
+          job.attempt = job.attempt - 1   -- a redirect is not a failed attempt
+          return "again", 0
+        end
+      end
+    end
+    if success_code(job.op, status) or status < 400 then return "done" end
+  end
+  local delay = retry.decide(job.policy, job.attempt, req.method, job.op, resp, self.random)
+  if delay then return "again", delay end
+  return "done"
+end
+
+-- Runs prepared jobs together: each round sends every pending attempt at
+-- once, then waits for the longest retry delay among those to try again.
+function Client:run(jobs)
+  local results = {}
+  local pending = {}
+  for i, job in ipairs(jobs) do
+    job.index = i
+    pending[#pending + 1] = job
+  end
+  while #pending > 0 do
+    local reqs, sent = {}, {}
+    for _, job in ipairs(pending) do
+      local req, err = self:attempt_request(job)
+      if req then
+        reqs[#reqs + 1] = req
+        sent[#sent + 1] = job
+      else
+        err.attempts = job.attempt
+        results[job.index] = { nil, err }
+      end
+    end
+    local started = self.transport.now()
+    local responses = #reqs > 0 and self.transport:send(reqs) or {}
+    local again, wait = {}, 0
+    for i, job in ipairs(sent) do
+      local resp = responses[i]
+      job.attempt = job.attempt + 1
+      self:log_attempt(job, reqs[i], resp, started)
+      local step, delay = self:next_step(job, reqs[i], resp)
+      if step == "again" then
+        again[#again + 1] = job
+        if delay > wait then wait = delay end
+      else
+        results[job.index] = { self:finish(job, resp) }
+      end
+    end
+    if #again > 0 and wait > 0 then self.transport.sleep(wait) end
+    pending = again
+  end
+  return results
+end
+
+-- One operation: returns result, info or nil, err.
+function Client:call(opname, ...)
+  local job, err = self:prepare(opname, ...)
+  if not job then return nil, err end
+  local r = self:run({ job })[1]
+  return r[1], r[2]
+end
+
+-- Several operations at once over the same connections:
+-- client:all({ {"get_user", id1}, {"get_user", id2} }) -> list of {result, info_or_err}.
+function Client:all(calls)
+  local jobs, results, map = {}, {}, {}
+  for i, c in ipairs(calls) do
+    local job, err = self:prepare(c[1], unpack(c, 2, c.n or #c))
+    if job then
+      jobs[#jobs + 1] = job
+      map[#jobs] = i
+    else
+      results[i] = { nil, err }
+    end
+  end
+  local out = self:run(jobs)
+  for j, r in ipairs(out) do results[map[j]] = r end
+  return results
+end
+
+-- Methods named after the operations: api:get_user(id, opts).
+function Client:__index(key)
+  local m = Client[key]
+  if m ~= nil then return m end
+  local entry = rawget(self, "ops")[key]
+  if entry then
+    local f = function(me, ...) return me:call(key, ...) end
+    rawset(self, key, f)
+    return f
+  end
+  local api = rawget(self, "api")
+  if api and api.generations then
+    for g, gen in pairs(api.generations) do
+      for _, op in ipairs(gen.operations) do
+        if op.name == key then
+          return function()
+            return nil, errors.invalid(api.class .. "." .. key,
+              "exists only on the '%s' server generation; this client targets '%s'", g, rawget(self, "generation"))
+          end
+        end
+      end
+    end
+  end
+  return nil
+end
+
+-- Names of this client's operations, sorted.
+function Client:operations()
+  local names = {}
+  for name in pairs(self.ops) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+client.Client = Client
+return client

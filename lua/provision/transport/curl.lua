@@ -1,0 +1,40 @@
+-- The default transport: provision.core's libcurl engine. A transport is an
+-- object with send(requests) -> list of responses or error tables (`kind`
+-- set), plus now(), sleep(s) and close(). Other hosts (nginx cosockets)
+-- provide the same four.
+local core = require("provision.core")
+
+local Curl = {}
+Curl.__index = Curl
+
+local session_keys = {
+  "connect_timeout", "timeout", "verify", "ca_file", "ca_path", "cert", "key",
+  "key_password", "proxy", "user_agent", "max_body", "max_connections",
+}
+
+function Curl.new(opts)
+  opts = opts or {}
+  local settings = {}
+  for _, k in ipairs(session_keys) do settings[k] = opts[k] end
+  if settings.verify == false then
+    io.stderr:write("provision: WARNING: TLS certificate verification is OFF for this client\n")
+  end
+  local session, err = core.session(settings)
+  if not session then return nil, err end
+  return setmetatable({ session = session }, Curl)
+end
+
+function Curl:send(requests)
+  return self.session:perform(requests)
+end
+
+function Curl.now() return core.now() end
+function Curl.sleep(s) core.sleep(s) end
+
+function Curl:stats() return self.session:stats() end
+
+function Curl:close()
+  self.session:close()
+end
+
+return Curl
