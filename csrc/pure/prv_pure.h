@@ -1,5 +1,57 @@
-/* Pure C helpers of provision.core: no Lua, testable on their own. */
+/* Pure C helpers of provision.core: no Lua, testable on their own.
+ * Linked into the Lua module and into the C unit tests (tests/c/). None of
+ * them aborts, exits or keeps state; OpenSSL failures are reported as a
+ * message (the error queue drained into it) and a -1 return. */
 #ifndef PROVISION_PURE_H
 #define PROVISION_PURE_H
 #include <stddef.h>
+
+const char *prv_pure_version(void);
+
+/* ---- base64 (RFC 4648 §4 standard, §5 URL alphabet) -------------------- */
+
+/* Length of the encoding of n bytes: padded for the standard alphabet,
+ * unpadded for the URL alphabet. */
+size_t prv_b64_encoded_len(size_t n, int url);
+/* Writes prv_b64_encoded_len(n, url) chars to out (no NUL); returns that. */
+size_t prv_b64_encode(const void *in, size_t n, char *out, int url);
+/* Upper bound of the decoded size of n chars. */
+size_t prv_b64_decoded_maxlen(size_t n);
+/* Decode n chars. Standard alphabet: length a multiple of 4, '=' padding
+ * required. URL alphabet: padding optional (if present it must be right).
+ * No whitespace. Returns 0 and sets *outlen, or -1 and sets *errpos (0-based
+ * offset of the offending char, n when the input is too short) and *why. */
+int prv_b64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen, int url,
+                   size_t *errpos, const char **why);
+
+/* ---- hex, percent-encoding, header check ------------------------------ */
+
+/* 2n lower-case hex digits to out (no NUL); returns 2n. */
+size_t prv_hex_encode(const void *in, size_t n, char *out);
+/* RFC 3986: every byte but unreserved ALPHA DIGIT "-" "." "_" "~" becomes
+ * %XX (upper-case hex). out needs 3n bytes; returns the length written. */
+size_t prv_pct_encode(const char *in, size_t n, char *out);
+/* Length prv_pct_encode would write. */
+size_t prv_pct_encoded_len(const char *in, size_t n);
+/* 1 if s[0..n) holds no CR, LF or NUL, else 0. */
+int prv_header_value_ok(const char *s, size_t n);
+
+/* ---- OpenSSL ------------------------------------------------------------ */
+
+#define PRV_SHA256_LEN 32
+#define PRV_UUID_LEN 36
+
+/* All return 0, or -1 with a message in err (what failed: OpenSSL's reasons). */
+int prv_sha256(const void *data, size_t n, unsigned char out[PRV_SHA256_LEN], char *err, size_t errlen);
+int prv_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
+                    unsigned char out[PRV_SHA256_LEN], char *err, size_t errlen);
+int prv_random_bytes(void *buf, size_t n, char *err, size_t errlen);
+/* RFC 4122 version 4: 36 chars plus NUL. */
+int prv_uuid4(char out[PRV_UUID_LEN + 1], char *err, size_t errlen);
+/* Constant-time comparison: 1 when equal. */
+int prv_ct_equal(const void *a, const void *b, size_t n);
+/* Drain OpenSSL's error queue into buf as "what: reason; reason" (always
+ * NUL-terminated; "what: unknown error" when the queue is empty). */
+void prv_openssl_error(char *buf, size_t len, const char *what);
+
 #endif
