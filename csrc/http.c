@@ -190,10 +190,13 @@ static void push_err(lua_State *L, const char *kind, const char *message, int co
 }
 
 static int err_tostring(lua_State *L) {
+  const char *kind, *message;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "kind");
   lua_getfield(L, 1, "message");
-  lua_pushfstring(L, "%s: %s", luaL_optstring(L, -2, "error"), luaL_optstring(L, -1, ""));
+  kind = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "error";
+  message = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
+  lua_pushfstring(L, "%s: %s", kind, message);
   return 1;
 }
 

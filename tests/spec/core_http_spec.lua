@@ -120,6 +120,37 @@ describe("provision.core HTTP engine", function()
       end
     end)
 
+    it("goes through a proxy when asked, and proxy='' disables it", function()
+      local r = assert(s:request({ url = "http://provision.invalid/echo", proxy = srv.proxy }))
+      assert.equal("GET /echo via-proxy", r.body)
+      local via = core.session({ proxy = srv.proxy })
+      r = assert(via:request({ url = "http://provision.invalid/echo" }))
+      assert.equal("GET /echo via-proxy", r.body)
+      r = assert(via:request({ url = srv:url("/echo"), proxy = "" }))
+      assert.equal("GET /echo ", r.body)
+      via:close()
+    end)
+
+    it("presents a client certificate (plain and encrypted key)", function()
+      local url = srv.mtls_base .. "/whoami"
+      local r = assert(s:request({ url = url }))
+      assert.equal(400, r.status)     -- nginx: no required SSL certificate was sent
+      r = assert(s:request({ url = url, cert = srv.client_cert, key = srv.client_key }))
+      assert.equal(200, r.status)
+      assert.matches("provision%-test%-client", r.body)
+      local m = core.session({ ca_file = srv.ca_file, cert = srv.client_cert, key = srv.client_key_enc,
+                               key_password = srv.client_key_password })
+      r = assert(m:request({ url = url }))
+      assert.matches("provision%-test%-client", r.body)
+      m:close()
+      m = core.session({ ca_file = srv.ca_file, cert = srv.client_cert, key = srv.client_key_enc,
+                         key_password = "wrong" })
+      local _, err = m:request({ url = url })
+      assert.equal("tls", err.kind)
+      assert.is_false(err.request_sent)
+      m:close()
+    end)
+
     it("never follows redirects", function()
       local r = assert(s:request({ url = srv:url("/redirect") }))
       assert.equal(302, r.status)

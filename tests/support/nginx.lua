@@ -13,6 +13,12 @@ API
   srv.port, srv.tls_port           -- numbers
   srv.base, srv.tls_base           -- "http://127.0.0.1:PORT", "https://127.0.0.1:TLS_PORT"
   srv.ca_file                      -- PEM of the CA that signed the server certificate
+  srv.proxy_port, srv.proxy        -- a forward proxy for http:// URLs ("http://127.0.0.1:P"):
+                                   -- whatever the URL's host, it serves this server's
+                                   -- locations and sets X-Test: via-proxy
+  srv.mtls_port, srv.mtls_base     -- TLS port that requires a client certificate
+  srv.client_cert, srv.client_key  -- a client certificate (CN=provision-test-client) and key
+  srv.client_key_enc, srv.client_key_password  -- the same key encrypted (AES-256)
   srv.dir                          -- the prefix folder (nginx.conf, error.log, www/, ...)
   srv.json, srv.big_size           -- content of /small.json; size of /big.bin (10 MiB)
   srv:url(path [, tls])            -- base .. path
@@ -29,6 +35,7 @@ API
 Set PROVISION_KEEP_NGINX=1 to keep the folder after stop (for reading logs).
 
 Locations served (plain and TLS alike, keep-alive on, HTTP/1.1):
+  /whoami        (mTLS port only) 200 "<client subject DN>"
   /small.json    {"ok":true,"name":"provision","n":42}   application/json
   /big.bin       10 MiB of 'x' (Content-Length known)
   /slow.bin      the same 10 MiB, sent at 64 KiB/s (for mid-body timeouts)
@@ -107,6 +114,14 @@ local function make_certs(dir)
       :format(q(dir .. "/server.csr"), q(dir .. "/ca.pem"), q(dir .. "/ca.key"),
               q(dir .. "/server.pem"), q(ext)),
   }
+  write_file(dir .. "/client.ext", "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n")
+  cmds[#cmds + 1] = ("openssl req %s -keyout %s -out %s -subj /CN=provision-test-client")
+    :format(ec, q(dir .. "/client.key"), q(dir .. "/client.csr"))
+  cmds[#cmds + 1] = ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 2 -extfile %s")
+    :format(q(dir .. "/client.csr"), q(dir .. "/ca.pem"), q(dir .. "/ca.key"),
+            q(dir .. "/client.pem"), q(dir .. "/client.ext"))
+  cmds[#cmds + 1] = ("openssl pkey -in %s -out %s -aes256 -passout pass:test-key-password")
+    :format(q(dir .. "/client.key"), q(dir .. "/client.enc.key"))
   for _, c in ipairs(cmds) do
     if not sh(c .. " >>" .. q(dir .. "/openssl.log") .. " 2>&1") then
       error("openssl failed: " .. c .. "\n" .. (read_file(dir .. "/openssl.log") or ""))
@@ -116,7 +131,7 @@ end
 
 local STATUSES = { 200, 201, 204, 400, 401, 403, 404, 409, 429, 500, 502, 503 }
 
-local function config(dir, port, tls_port)
+local function config(dir, port, tls_port, proxy_port, mtls_port)
   local is_root = capture("id -u"):match("^0") ~= nil
   local status_locs = {}
   for _, s in ipairs(STATUSES) do
@@ -193,9 +208,26 @@ STATUS_LOCATIONS
       client_body_temp_path DIR/tmp/dav;
     }
   }
+  server {
+    listen 127.0.0.1:PROXY_PORT;
+    location / {
+      proxy_pass http://127.0.0.1:PORT;
+      proxy_set_header X-Test via-proxy;
+      proxy_set_header Host $host;
+    }
+  }
+  server {
+    listen 127.0.0.1:MTLS_PORT ssl;
+    ssl_certificate DIR/server.pem;
+    ssl_certificate_key DIR/server.key;
+    ssl_client_certificate DIR/ca.pem;
+    ssl_verify_client on;
+    location = /whoami { default_type text/plain; return 200 "$ssl_client_s_dn"; }
+  }
 }
 ]]):gsub("STATUS_LOCATIONS", table.concat(status_locs, "\n"))
-     :gsub("TLS_PORT", tostring(tls_port)):gsub("PORT", tostring(port))
+     :gsub("MTLS_PORT", tostring(mtls_port)):gsub("TLS_PORT", tostring(tls_port))
+     :gsub("PROXY_PORT", tostring(proxy_port)):gsub("PORT", tostring(port))
      :gsub("DIR", dir)
      :format(is_root and "user root root;" or "")
 end
@@ -240,15 +272,18 @@ local function wait_listening(pid, ports)
 end
 
 local function try_start(dir, bin)
-  local port, tls_port = free_port(), free_port()
-  while tls_port == port do tls_port = free_port() end
-  write_file(dir .. "/nginx.conf", config(dir, port, tls_port))
+  local ports, seen = {}, {}
+  while #ports < 4 do
+    local p = free_port()
+    if not seen[p] then seen[p] = true; ports[#ports + 1] = p end
+  end
+  write_file(dir .. "/nginx.conf", config(dir, table.unpack(ports)))
   local cmd = ("%s -p %s -c %s -e %s >>%s 2>&1 </dev/null & echo $!"):format(
     quote(bin), quote(dir .. "/"), quote(dir .. "/nginx.conf"), quote(dir .. "/error.log"),
     quote(dir .. "/nginx.out"))
   local pid = tonumber(capture("sh -c " .. quote(cmd)):match("%d+"))
   if not pid then return nil end
-  if wait_listening(pid, { port, tls_port }) then return pid, port, tls_port end
+  if wait_listening(pid, ports) then return pid, ports end
   if alive(pid) then sh("kill -KILL " .. pid) end
   return nil
 end
@@ -270,9 +305,9 @@ function M.start()
   if not ok then srv:stop(); error(err, 2) end
   srv.ca_file = dir .. "/ca.pem"
 
-  local pid, port, tls_port
+  local pid, ports
   for _ = 1, 3 do   -- a free port may be taken between probe and bind: retry
-    pid, port, tls_port = try_start(dir, bin)
+    pid, ports = try_start(dir, bin)
     if pid then break end
   end
   if not pid then
@@ -280,9 +315,14 @@ function M.start()
     srv:stop()
     error("nginx did not start:\n" .. log, 2)
   end
-  srv.pid, srv.port, srv.tls_port = pid, port, tls_port
-  srv.base = "http://127.0.0.1:" .. port
-  srv.tls_base = "https://127.0.0.1:" .. tls_port
+  srv.pid = pid
+  srv.port, srv.tls_port, srv.proxy_port, srv.mtls_port = table.unpack(ports)
+  srv.base = "http://127.0.0.1:" .. srv.port
+  srv.tls_base = "https://127.0.0.1:" .. srv.tls_port
+  srv.proxy = "http://127.0.0.1:" .. srv.proxy_port
+  srv.mtls_base = "https://127.0.0.1:" .. srv.mtls_port
+  srv.client_cert, srv.client_key = dir .. "/client.pem", dir .. "/client.key"
+  srv.client_key_enc, srv.client_key_password = dir .. "/client.enc.key", "test-key-password"
   running[srv] = true
   return srv
 end
