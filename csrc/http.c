@@ -942,6 +942,9 @@ static int execute(lua_State *L, int single) {
     prepare(L, S, &P->t[i], lua_gettop(L), anchor, (int)i + 1);
     lua_settop(L, anchor);
   }
+  /* Reading the requests may have run Lua code (metamethods) that closed
+   * the session. */
+  if (S->closed) { perform_release(P); return push_closed(L); }
 
   run_transfers(S, P);
 

@@ -20,6 +20,50 @@ local function count_lines(path)
   return n
 end
 
+-- Run a one-shot HTTP peer in a child lua5.4: it accepts one connection,
+-- reads the request head (and a Content-Length body), saves the raw request,
+-- then runs `respond` (Lua source using `c`, the client socket).
+-- Returns port, and done() → the raw request bytes.
+local function peer(respond)
+  local script, ready, saved = os.tmpname(), os.tmpname(), os.tmpname()
+  os.remove(ready)
+  local port = free_port()
+  local f = assert(io.open(script, "w"))
+  f:write(([[
+    local socket = require "socket"
+    local srv = assert(socket.bind("127.0.0.1", %d))
+    io.open(%q, "w"):close()
+    srv:settimeout(10)
+    local c = assert(srv:accept())
+    c:settimeout(5)
+    local head, len = {}, 0
+    repeat
+      local l = c:receive("*l")
+      head[#head + 1] = l
+      local n = l and l:lower():match("^content%%-length:%%s*(%%d+)")
+      if n then len = tonumber(n) end
+    until l == "" or l == nil
+    local body = len > 0 and c:receive(len) or ""
+    local out = io.open(%q, "wb")
+    out:write(table.concat(head, "\n"), "\n", body)
+    out:close()
+    %s
+    c:close()
+  ]]):format(port, ready, saved, respond))
+  f:close()
+  os.execute("lua5.4 " .. script .. " >/dev/null 2>&1 &")
+  local t0 = socket.gettime()
+  while not io.open(ready) and socket.gettime() - t0 < 5 do socket.sleep(0.02) end
+  return port, function()
+    socket.sleep(0.05)
+    local g = io.open(saved, "rb")
+    local raw = g and g:read("a")
+    if g then g:close() end
+    os.remove(script); os.remove(ready); os.remove(saved)
+    return raw
+  end
+end
+
 describe("provision.core HTTP engine", function()
   local srv, s
 
@@ -151,6 +195,34 @@ describe("provision.core HTTP engine", function()
       m:close()
     end)
 
+    it("sends exactly the request asked for (as seen by a raw peer)", function()
+      local ok = [[c:send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]]
+      local big = string.rep("b", 2 * 1024 * 1024)   -- over libcurl's Expect: 100-continue threshold
+      local port, done = peer(ok)
+      local r = assert(s:request({ method = "POST", url = "http://127.0.0.1:" .. port .. "/p?q=1", body = big,
+                                   headers = { { "X-Empty", "" }, { "X-Dup", "1" }, { "X-Dup", "2" } } }))
+      local raw = done()  -- head lines joined with "\n" (CRs stripped), "\n", body
+      assert.equal("ok", r.body)
+      local head = raw:sub(1, #raw - #big)
+      assert.equal(big, raw:sub(-#big))
+      assert.matches("^POST /p%?q=1 HTTP/1%.1\n", head)
+      assert.matches("\nX%-Empty:\n", head)
+      assert.matches("\nX%-Dup: 1\nX%-Dup: 2\n", head)
+      assert.matches("\nContent%-Length: 2097152\n", head)
+      assert.matches("\nUser%-Agent: provision/[%d.]+ libcurl/", head)
+      assert.is_nil(head:lower():find("\nexpect:"))
+      assert.is_nil(head:lower():find("\ncontent%-type:"))
+      -- a caller's Content-Type and User-Agent are sent as given
+      port, done = peer(ok)
+      assert(s:request({ method = "PUT", url = "http://127.0.0.1:" .. port .. "/", body = "{}",
+                         headers = { ["Content-Type"] = "application/json", ["User-Agent"] = "mine/1" } }))
+      head = done()
+      assert.matches("^PUT / HTTP/1%.1\n", head)
+      assert.matches("\nContent%-Type: application/json\n", head)
+      assert.matches("\nUser%-Agent: mine/1\n", head)
+      assert.matches("\n{}$", head)
+    end)
+
     it("never follows redirects", function()
       local r = assert(s:request({ url = srv:url("/redirect") }))
       assert.equal(302, r.status)
@@ -265,6 +337,7 @@ describe("provision.core HTTP engine", function()
       local small = core.session({ max_body = #srv.json })
       assert.equal(srv.json, assert(small:request({ url = srv:url("/small.json") })).body)
       r, err = small:request({ url = srv:url("/big.bin") })
+      assert.is_nil(r)
       assert.equal("too_large", err.kind)
       small:close()
       -- the whole 10 MiB under the default cap
@@ -273,35 +346,18 @@ describe("provision.core HTTP engine", function()
     end)
 
     it("cuts off a body of unannounced size (chunked) as well", function()
-      -- nginx always knows the length of its files: a lua-socket peer in a
-      -- child process streams 4 MiB in chunks with no Content-Length
-      local script, ready = os.tmpname(), os.tmpname()
-      os.remove(ready)
-      local port = free_port()
-      local f = assert(io.open(script, "w"))
-      f:write(([[
-        local socket = require "socket"
-        local srv = assert(socket.bind("127.0.0.1", %d))
-        io.open(%q, "w"):close()
-        srv:settimeout(10)
-        local c = assert(srv:accept())
-        c:settimeout(5)
-        repeat local l = c:receive("*l") until l == "" or l == nil
+      -- nginx always knows the length of its files: a peer streams 4 MiB in
+      -- chunks with no Content-Length
+      local port, done = peer([[
         c:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         local chunk = string.rep("y", 65536)
         for _ = 1, 64 do
-          if not c:send(("%%x\r\n"):format(#chunk) .. chunk .. "\r\n") then break end
+          if not c:send(("%x\r\n"):format(#chunk) .. chunk .. "\r\n") then break end
         end
         c:send("0\r\n\r\n")
-        c:close()
-      ]]):format(port, ready))
-      f:close()
-      os.execute("lua5.4 " .. script .. " >/dev/null 2>&1 &")
-      local t0 = socket.gettime()
-      while not io.open(ready) and socket.gettime() - t0 < 5 do socket.sleep(0.02) end
+      ]])
       local r, err = s:request({ url = "http://127.0.0.1:" .. port .. "/", max_body = 100000, timeout = 5 })
-      os.remove(script)
-      os.remove(ready)
+      done()
       assert.is_nil(r)
       assert.equal("too_large", err.kind)
       assert.matches("max_body", err.message)
@@ -419,6 +475,16 @@ describe("provision.core HTTP engine", function()
       assert.has_error(function() s:perform({ { url = srv:url("/echo") }, bad }) end)
       collectgarbage()
       assert(s:request({ url = srv:url("/echo") }))
+    end)
+
+    it("a request whose reading closes the session gets closed", function()
+      local c = core.session()
+      local sneaky = setmetatable({}, { __index = function(_, k)
+        if k == "url" then c:close(); return srv:url("/echo") end
+      end })
+      local r, err = c:request(sneaky)
+      assert.is_nil(r)
+      assert.equal("closed", err.kind)
     end)
   end)
 end)

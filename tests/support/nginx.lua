@@ -236,7 +236,7 @@ local Server = {}
 Server.__index = Server
 
 function Server:url(path, tls) return (tls and self.tls_base or self.base) .. path end
-function Server:read_file(path) return read_file(path) end
+function Server.read_file(_, path) return read_file(path) end
 
 function Server:stop()
   if self.stopped then return end
