@@ -20,6 +20,7 @@
 
 #include "core.h"
 #include "json.h"
+#include "prv_pure.h"
 
 #define ARRAY_MT_KEY "provision.core.array_mt"
 #define JBUF_MT_KEY "provision.core.jsonbuf"
@@ -521,21 +522,6 @@ static size_t fmt_int(char *out, long long v) {
   return i;
 }
 
-/* Shortest of %.15g/%.16g/%.17g that reads back as x; '.' whatever the locale. */
-static size_t fmt_double(char *out, size_t cap, double x, char dp) {
-  int prec, n = 0;
-  size_t i;
-  for (prec = 15; prec <= 17; prec++) {
-    n = snprintf(out, cap, "%.*g", prec, x);
-    if (prec == 17 || strtod(out, NULL) == x) break;
-  }
-  if (n < 0) n = 0;
-  if (dp != '.')
-    for (i = 0; i < (size_t)n; i++)
-      if (out[i] == dp) out[i] = '.';
-  return (size_t)n;
-}
-
 /* Number at idx formatted into out (at least 64 bytes); -1 for NaN/Inf. */
 static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
   long long iv;
@@ -546,7 +532,7 @@ static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
   }
   x = (double)lua_tonumber(e->L, idx);
   if (x != x || x > DBL_MAX || x < -DBL_MAX) return enc_fail(e, "cannot encode NaN or infinity");
-  *len = fmt_double(out, 64, x, e->dp);
+  *len = prv_fmt_double(out, x, e->dp); /* shortest round trip, csrc/pure/numfmt.c */
   return 0;
 }
 

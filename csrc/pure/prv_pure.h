@@ -36,6 +36,16 @@ size_t prv_pct_encoded_len(const char *in, size_t n);
 /* 1 if s[0..n) holds no CR, LF or NUL, else 0. */
 int prv_header_value_ok(const char *s, size_t n);
 
+/* ---- numbers ------------------------------------------------------------ */
+
+#define PRV_FMT_DOUBLE_MAX 32
+/* Finite x as the shortest of %.15g/%.16g/%.17g that reads back as x, with
+ * '.' as decimal point (dp: the locale's, which snprintf/strtod use). out
+ * needs PRV_FMT_DOUBLE_MAX bytes; no NUL is guaranteed; returns the length. */
+size_t prv_fmt_double(char *out, double x, char dp);
+/* The reference method (snprintf/strtod from precision `from`), for tests. */
+size_t prv_fmt_double_ref(char *out, double x, char dp, int from);
+
 /* ---- OpenSSL ------------------------------------------------------------ */
 
 #define PRV_SHA256_LEN 32
