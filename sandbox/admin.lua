@@ -35,7 +35,7 @@ routes[#routes + 1] = { "GET", "/health", function(app)
   }
 end }
 
-routes[#routes + 1] = { "GET", "/log", function(app, req, q)
+routes[#routes + 1] = { "GET", "/log", function(app, _, q)
   local entries = app.log:list(tonumber(q.since), q.api)
   return 200, { entries = json.array(entries), count = #entries, last_seq = app.log.seq }
 end }

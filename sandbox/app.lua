@@ -6,6 +6,7 @@
 --
 --   local app = App.new{config = cfg, fixture = fx, faults = {rules...}}
 --   app:handle(req) -> res   (the sandbox.http handler)
+-- luacheck: max line length 210
 local json = require "sandbox.json"
 local util = require "sandbox.util"
 local router = require "sandbox.router"
@@ -92,7 +93,7 @@ function Ctx:body_json()
   return v
 end
 
-function Ctx:now() return os.time() end
+function Ctx.now() return os.time() end
 
 function App:api_for(path)
   for _, a in ipairs(self.apis) do
@@ -102,12 +103,12 @@ function App:api_for(path)
   return nil
 end
 
-function App:error_response(api, ctx, status, message, headers)
+function App.error_response(_, api, ctx, status, message, headers)
   local body = api.mod.error_body(status, message, ctx)
   return json_response(status, body, headers)
 end
 
-function App:fault_response(api, ctx, action)
+function App.fault_response(app, api, ctx, action)
   local status = action.status
   local headers = {}
   if status == 429 then headers[1] = { "Retry-After", tostring(action.retry_after or 1) } end
@@ -116,7 +117,7 @@ function App:fault_response(api, ctx, action)
     headers[#headers + 1] = { "Content-Type", "text/html" }
     return { status = status, headers = headers, body = HTML:format(status, reason, status, reason) }
   end
-  return self:error_response(api, ctx, status, "injected fault: " .. (http.REASONS[status] or tostring(status)), headers)
+  return app:error_response(api, ctx, status, "injected fault: " .. (http.REASONS[status] or tostring(status)), headers)
 end
 
 -- The handler ------------------------------------------------------------------

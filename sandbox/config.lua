@@ -21,7 +21,9 @@ M.defaults = {
   outpost = {
     admin_api_key = "sandbox-outpost-admin-api-key", -- AdminApiKey (bearer)
     jwt_secret = "sandbox-outpost-jwt-secret",       -- signs TenantJwt (HS256)
-    portal_url = nil,                                -- default: <sandbox>/outpost/portal
+    -- base of portal redirect URLs; not served by the sandbox. The spec's
+    -- format "url" rejects loopback/private addresses, hence a .example host.
+    portal_url = "https://portal.outpost.sandbox.example/",
   },
   agilicus = {
     token = "sandbox-agilicus-token",                -- token-valid (bearer)
@@ -43,6 +45,7 @@ M.env = {
   SANDBOX_OUTPOST_JWT_SECRET = "outpost.jwt_secret",
   SANDBOX_AGILICUS_TOKEN = "agilicus.token",
   SANDBOX_DOCUMENT360_TOKEN = "document360.api_token",
+  SANDBOX_OUTPOST_PORTAL_URL = "outpost.portal_url",
   SANDBOX_RATE = "rate",
 }
 

@@ -21,6 +21,7 @@
 --   "close_mid"  act on it, then close in the middle of the response headers
 --   "truncate"   act on it, send full headers (Content-Length) but half the body
 --   "pass"       no fault for this request
+-- luacheck: max line length 210
 local M = {}
 local Faults = {}
 Faults.__index = Faults
@@ -65,7 +66,7 @@ function M.new(seed)
   return self
 end
 
-function Faults:seed(n)
+function Faults.seed(_, n)
   math.randomseed(n)
 end
 

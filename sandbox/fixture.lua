@@ -9,6 +9,7 @@
 --   agilicus = {org keys} , agilicus_roles = {app = {roles}}, agilicus_status,
 --   d360 = portal role title or nil (no Document360 team account),
 --   d360_groups = {group titles}, email = override}
+-- luacheck: max line length 210
 return {
   organisation = { name = "Northwind Analytics", domain = "northwind.example" },
 

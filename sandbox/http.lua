@@ -15,6 +15,7 @@
 --       names), body (string), peer (ip), conn_id}
 -- res: {status, headers = {{name, value}, ...}, body = string,
 --       fault = nil|"close"|"close_mid"|"truncate", close = bool, after = fn}
+-- luacheck: max line length 210
 local socket = require "socket"
 local util = require "sandbox.util"
 
@@ -118,7 +119,7 @@ function M.new(opts)
     max_header = opts.max_header or 64 * 1024,
     idle_timeout = opts.idle_timeout or 60,
     request_timeout = opts.request_timeout or 30,
-    max_connections = opts.max_connections or 1000,
+    max_connections = opts.max_connections or 900, -- select() caps fds at FD_SETSIZE (1024)
     on_error = opts.on_error or function(msg) io.stderr:write("sandbox: ", msg, "\n") end,
     tick = opts.tick, -- optional fn() called about once a second
     tasks = {},
@@ -222,8 +223,7 @@ function Server:read_request(conn, first)
     if not continue_if_asked() then return nil end
     local parts, total = {}, 0
     while true do
-      local sz
-      sz, err = conn:read_line(deadline, 1024)
+      local sz = conn:read_line(deadline, 1024)
       if not sz then return nil end
       local n = tonumber(sz:match("^%s*(%x+)"), 16)
       if not n then return nil, simple(400, "bad chunk size") end

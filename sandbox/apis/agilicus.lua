@@ -5,6 +5,7 @@
 -- list_users pages by email keyset (previous_email, search_direction, limit).
 -- The other resources (MFA methods, upstream identities, service accounts,
 -- user metadata, user requests) are generic {metadata, spec, status} records.
+-- luacheck: max line length 210
 local json = require "sandbox.json"
 local util = require "sandbox.util"
 local auth = require "sandbox.auth"

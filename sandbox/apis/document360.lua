@@ -4,6 +4,7 @@
 -- camelCase (emailId, isAnSsoUser), body fields snake_case; skip/take paging.
 -- Quirk kept on purpose (see specs/README.md): adding a member with an
 -- unknown group id answers 400 with success = true and a non-empty errors[].
+-- luacheck: max line length 210
 local json = require "sandbox.json"
 local util = require "sandbox.util"
 local auth = require "sandbox.auth"

@@ -3,6 +3,7 @@
 -- PUT/GET/DELETE /{tenant_id}, GET /{tenant_id}/portal, GET /{tenant_id}/token,
 -- GET /portal and GET /token (tenant inferred from a tenant JWT).
 -- Upsert answers 200 whether it created or updated.
+-- luacheck: max line length 210
 local common = require "sandbox.apis.outpost_common"
 
 local M = { name = "outpost", prefix = "/outpost/api/v1",

@@ -3,6 +3,7 @@
 -- /outpost-latest/api/v1/tenants/{tenant_id}). Errors are
 -- {status, message, data}; the tenant JWT is HS256 with iss "outpost",
 -- sub = tenant id, 24 h.
+-- luacheck: max line length 210
 local json = require "sandbox.json"
 local jwt = require "sandbox.jwt"
 local util = require "sandbox.util"
@@ -80,7 +81,7 @@ function M.token(ctx, tenant_id)
 end
 
 function M.portal_url(ctx, tenant_id, token, theme)
-  local base = ctx.config.outpost.portal_url or (ctx.sandbox_url .. "/outpost/portal")
+  local base = ctx.config.outpost.portal_url or "https://portal.outpost.sandbox.example/"
   local url = base .. "?token=" .. util.url_encode(token) .. "&tenant_id=" .. util.url_encode(tenant_id)
   if theme then url = url .. "&theme=" .. util.url_encode(theme) end
   return url

@@ -2,6 +2,7 @@
 -- /outpost-latest/api/v1: GET /tenants (cursor pages), PUT/GET/DELETE
 -- /tenants/{tenant_id} (upsert body {metadata}; 201 on create, 200 on update),
 -- GET /tenants/{tenant_id}/portal and /token. Shares the older generation's store.
+-- luacheck: max line length 210
 local json = require "sandbox.json"
 local util = require "sandbox.util"
 local common = require "sandbox.apis.outpost_common"

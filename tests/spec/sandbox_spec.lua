@@ -1,5 +1,6 @@
 -- tests/spec/sandbox_spec.lua: the sandbox over real HTTP (raw LuaSocket
 -- sockets via tests/support/sandbox.lua, and socket.http where it fits).
+-- luacheck: max line length 210
 local socket = require "socket"
 local shttp = require "socket.http"
 local ltn12 = require "ltn12"
