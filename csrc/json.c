@@ -113,6 +113,16 @@ static size_t utf8_put(char *o, unsigned cp) {
 
 #define STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
 
+/* Lua 5.4.4's lua_settop over a to-be-closed slot can leave L->top pointing
+ * into a freed stack when the __close call grows the stack ("lua_settop may
+ * use an invalid pointer to stack", fixed in 5.4.5), and a luaL_Buffer that
+ * outgrew its inline space is such a slot. So a failing decode always closes
+ * its buffer with luaL_pushresult before decode_at drops the stack. */
+static int str_fail(dec_t *d, luaL_Buffer *b, const char *at, const char *why) {
+  luaL_pushresult(b);
+  return dec_fail(d, at, why);
+}
+
 /* d->p at the opening quote; pushes the string. */
 static int dec_string(dec_t *d) {
   lua_State *L = d->L;
@@ -136,7 +146,7 @@ static int dec_string(dec_t *d) {
       d->p = p + 1;
       return 0;
     }
-    if (c < 0x20) return dec_fail(d, p, "control character in string");
+    if (c < 0x20) return str_fail(d, &b, p, "control character in string");
     if (c != '\\') {
       const char *q = p + 1;
       while (q < end && STR_PLAIN(*q)) q++;
@@ -157,27 +167,27 @@ static int dec_string(dec_t *d) {
       case 'u': {
         unsigned cp, lo;
         char u8[4];
-        if (hex4(p + 2, end, &cp)) return dec_fail(d, p, "invalid \\u escape (need 4 hex digits)");
+        if (hex4(p + 2, end, &cp)) return str_fail(d, &b, p, "invalid \\u escape (need 4 hex digits)");
         if (cp >= 0xD800 && cp <= 0xDBFF) {
           if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
               lo >= 0xDC00 && lo <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             p += 6;
           } else {
-            return dec_fail(d, p, "unpaired high surrogate in \\u escape");
+            return str_fail(d, &b, p, "unpaired high surrogate in \\u escape");
           }
         } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return dec_fail(d, p, "unpaired low surrogate in \\u escape");
+          return str_fail(d, &b, p, "unpaired low surrogate in \\u escape");
         }
         luaL_addlstring(&b, u8, utf8_put(u8, cp));
         p += 6;
         break;
       }
       default:
-        return dec_fail(d, p, "invalid escape in string");
+        return str_fail(d, &b, p, "invalid escape in string");
     }
   }
-  return dec_fail(d, open, "unterminated string");
+  return str_fail(d, &b, open, "unterminated string");
 }
 
 static double dec_strtod(dec_t *d, const char *start, const char *stop) {
@@ -532,6 +542,11 @@ static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
   }
   x = (double)lua_tonumber(e->L, idx);
   if (x != x || x > DBL_MAX || x < -DBL_MAX) return enc_fail(e, "cannot encode NaN or infinity");
+  if (x == 0 && signbit(x)) { /* "-0" would read back as the integer 0 */
+    memcpy(out, "-0.0", 4);
+    *len = 4;
+    return 0;
+  }
   *len = prv_fmt_double(out, x, e->dp); /* shortest round trip, csrc/pure/numfmt.c */
   return 0;
 }
@@ -582,7 +597,10 @@ static int enc_object_sorted(enc_t *e, int idx, int nkeys) {
     char num[64];
     size_t len;
     lua_pop(L, 1);
-    if (i >= nkeys) break; /* cannot happen: the table is not modified */
+    if (i >= nkeys) { /* cannot happen: the table is not modified */
+      lua_pop(L, 1);
+      break;
+    }
     lua_pushvalue(L, -1);
     lua_rawseti(L, orig, i + 1);
     if (lua_type(L, -1) == LUA_TSTRING) {

@@ -135,6 +135,21 @@ describe("core.json_decode", function()
     bad("[\"\\u0000\", 1, ]", 15, "got ']'")
   end)
 
+  it("fails cleanly inside long escaped strings at any depth, also in a coroutine", function()
+    -- regression: Lua 5.4.4's lua_settop over a grown luaL_Buffer (a
+    -- to-be-closed slot) could leave a dangling stack top (seen by the fuzzer
+    -- and valgrind); run this spec under valgrind/ASan to check it.
+    for d = 1, 512, 7 do
+      local s = string.rep("[", d) .. '"' .. string.rep("a", 3000) .. "\\n" .. string.rep("b", 3000) .. '\\x"'
+      local v, err = decode(s)
+      assert.is_nil(v)
+      assert.matches("invalid escape", err)
+      v, err = coroutine.wrap(function() return decode(s) end)()
+      assert.is_nil(v)
+      assert.matches("invalid escape", err)
+    end
+  end)
+
   it("enforces a nesting depth limit of 512", function()
     local ok512 = string.rep("[", 512) .. string.rep("]", 512)
     assert.is_table(decode(ok512))
