@@ -15,6 +15,7 @@ deps:
 
 deps-test:
 	@sh scripts/deps.sh test
+	@sh scripts/prism-install.sh
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -32,8 +33,7 @@ bench: build
 	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
 
 lint:
-	luacheck -q --std max --codes lua/provision
-	luacheck -q --std lua54 --codes tests/spec examples bin sandbox
+	luacheck -q --codes lua/provision tests examples bin sandbox
 
 clean:
 	rm -rf $(BUILD)

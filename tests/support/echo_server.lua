@@ -2,7 +2,7 @@
 -- JSON description of what it received (method, path, query, headers, body).
 -- Special paths: /status/NNN answers NNN; /json-bad answers invalid JSON;
 -- /html/NNN answers NNN with an HTML page of ?size bytes; /redirect?to=URL
--- answers 302. One connection at a time, keep-alive. Prints "PORT n".
+-- answers 302. One connection at a time, closed after each answer. Prints "PORT n".
 local socket = require("socket")
 local cjson = require("cjson")
 
@@ -19,6 +19,7 @@ end
 local function respond(c, status, headers, body)
   local out = { "HTTP/1.1 " .. status .. " X\r\n" }
   headers["Content-Length"] = #body
+  headers["Connection"] = "close"   -- one connection at a time: never hold a client
   for k, v in pairs(headers) do out[#out + 1] = k .. ": " .. v .. "\r\n" end
   out[#out + 1] = "\r\n"
   out[#out + 1] = body
@@ -29,7 +30,7 @@ local tokens_issued = 0
 
 local function serve(c)
   c:settimeout(10)
-  while true do
+  do
     local line = c:receive("*l")
     if not line then return end
     local method, target = line:match("^(%u+) (%S+) HTTP/1%.%d$")
@@ -47,7 +48,7 @@ local function serve(c)
     end
     local body = len > 0 and c:receive(len) or ""
     local path, query = target:match("^([^?]*)%??(.*)$")
-    local status = tonumber(path:match("^/status/(%d+)$")) or 200
+    local status = tonumber(path:match("^/status/(%d+)")) or 200
     local want = path:match("^/expect%-token/([^/]+)")
     if path == "/oauth/token" then
       tokens_issued = tokens_issued + 1
@@ -56,13 +57,13 @@ local function serve(c)
         seen_authorization = headers["authorization"] ~= nil, seen_body = body }))
     elseif want and headers["authorization"] ~= "Bearer " .. want then
       respond(c, 401, { ["Content-Type"] = "application/json" }, '{"error":"token expired"}')
-    elseif path == "/json-bad" then
+    elseif path:match("^/json%-bad") then
       respond(c, 200, { ["Content-Type"] = "application/json" }, "{\"broken\": ")
-    elseif path:match("^/html/%d+$") then
+    elseif path:match("^/html/%d+") then
       local size = tonumber(query:match("size=(%d+)")) or 100
       local page = "<html><head><title>Service Unavailable</title></head><body>"
       page = page .. string.rep("x", math.max(0, size - #page - 14)) .. "</body></html>"
-      respond(c, tonumber(path:match("%d+")), { ["Content-Type"] = "text/html" }, page)
+      respond(c, tonumber(path:match("^/html/(%d+)")), { ["Content-Type"] = "text/html" }, page)
     elseif path == "/redirect" then
       local to = query:match("to=([^&]*)"):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
       respond(c, 302, { Location = to }, "")
