@@ -435,6 +435,12 @@ function Client:__index(key)
   return nil
 end
 
+-- Paged list operations: api:each("list_users", {org_id = o}) and friends.
+local paginate = require("provision.paginate")
+function Client:pages(opname, ...) return paginate.pages(self, opname, ...) end
+function Client:each(opname, ...) return paginate.each(self, opname, ...) end
+function Client:collect(opname, ...) return paginate.collect(self, opname, ...) end
+
 -- Names of this client's operations, sorted.
 function Client:operations()
   local names = {}

@@ -526,6 +526,8 @@ local operations = {
     {
       name = "list_users",
       operation_id = "list_users",
+      paging = { kind = "keyset", items = "users", param = "previous_email", key = "email",
+                 limit = { param = "limit", default = 500 } },
       method = "GET",
       path = "/users",
       params = {

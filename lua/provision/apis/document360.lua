@@ -29,6 +29,7 @@ local operations = {
     {
       name = "v2_teams_get",
       operation_id = nil,
+      paging = { kind = "offset", skip = "skip", take = "take", page_size = 100 },
       method = "GET",
       path = "/v2/Teams",
       params = {

@@ -1,0 +1,110 @@
+-- Iterators over paged list operations, driven by the operation's `paging`
+-- entry (docs/api-tables.md): cursor (Outpost), keyset on a field
+-- (Agilicus, by email), offset (Document360 skip/take).
+local errors = require("provision.errors")
+
+local paginate = {}
+
+local function field(t, dotted)
+  for part in dotted:gmatch("[^%.]+") do
+    if type(t) ~= "table" then return nil end
+    t = t[part]
+  end
+  return t
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
+-- client:pages(opname, [required...], [options]) -> iterator of (items, info);
+-- on failure the iterator gives (false, err) once and stops.
+function paginate.pages(client, opname, ...)
+  local entry = client.ops[opname]
+  local paging = entry and entry.op.paging
+  if not paging then
+    local err = errors.invalid(client.class .. "." .. tostring(opname), "operation is not paged")
+    local done = false
+    return function()
+      if done then return nil end
+      done = true
+      return false, err
+    end
+  end
+  local n = select("#", ...)
+  local args = { ... }
+  local np = #entry.positional
+  local opts = copy(args[np + 1])
+  local finished = false
+  local offset = opts[paging.skip or ""] or 0
+  local page_size = paging.kind == "offset" and (opts[paging.take] or paging.page_size)
+  local limit = paging.limit and (opts[paging.limit.param] or paging.limit.default)
+
+  return function()
+    if finished then return nil end
+    if paging.kind == "offset" then
+      opts[paging.skip], opts[paging.take] = offset, page_size
+    end
+    args[np + 1] = opts
+    local result, info = client:call(opname, (table.unpack or unpack)(args, 1, math.max(n, np + 1)))
+    if result == nil then
+      finished = true
+      return false, info
+    end
+    local items
+    if paging.kind == "offset" then
+      items = type(result) == "table" and result or {}
+      offset = offset + #items
+      if #items < page_size then finished = true end
+    elseif paging.kind == "keyset" then
+      items = field(result, paging.items) or {}
+      local last = items[#items]
+      if #items == 0 or (limit and #items < limit) or type(last) ~= "table" or last[paging.key] == nil then
+        finished = true
+      else
+        opts[paging.param] = last[paging.key]
+      end
+    else -- cursor
+      items = field(result, paging.items) or {}
+      local cursor = field(result, paging.next.field)
+      if type(cursor) ~= "string" or cursor == "" or #items == 0 then
+        finished = true
+      else
+        opts[paging.next.param] = cursor
+      end
+    end
+    return items, info
+  end
+end
+
+-- client:each(opname, ...) -> iterator of single items; (false, err) on failure.
+function paginate.each(client, opname, ...)
+  local next_page = paginate.pages(client, opname, ...)
+  local items, i = nil, 0
+  return function()
+    while true do
+      if items and i < #items then
+        i = i + 1
+        return items[i]
+      end
+      local page, err = next_page()
+      if page == nil then return nil end
+      if page == false then return false, err end
+      items, i = page, 0
+    end
+  end
+end
+
+-- client:collect(opname, ...) -> list of every item, or nil, err.
+function paginate.collect(client, opname, ...)
+  local all = {}
+  for page, err in paginate.pages(client, opname, ...) do
+    if page == false then return nil, err end
+    for _, item in ipairs(page) do all[#all + 1] = item end
+  end
+  return all
+end
+
+return paginate
