@@ -21,7 +21,7 @@ $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 build: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j2
+	@cmake --build $(BUILD) -j2 -- --no-print-directory -s
 
 test: deps-test build
 	@sh scripts/run-tests.sh $(BUILD)
