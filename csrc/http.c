@@ -107,6 +107,7 @@ typedef struct {
   CURLcode result;
   curl_off_t max_body;
   int body_too_large, headers_too_large, oom;
+  int headers_complete;   /* the blank line ending the last header block was seen */
   Buf body, hdr;
   /* info, read once the transfer is done */
   long status, http_version, num_connects, local_port;
@@ -145,7 +146,11 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   size_t n = size * nmemb;
   /* A status line starts a new response (1xx interim ones come first): keep
    * only the headers of the last one. */
-  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) { t->hdr.len = 0; return n; }
+  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) { t->hdr.len = 0; t->headers_complete = 0; return n; }
+  if ((n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n')) {
+    t->headers_complete = 1;
+    return n;
+  }
   if (n > MAX_HEADER_BYTES - t->hdr.len) { t->headers_too_large = 1; return 0; }
   if (!buf_reserve(&t->hdr, t->hdr.len + n, MAX_HEADER_BYTES)) { t->oom = 1; return 0; }
   memcpy(t->hdr.p + t->hdr.len, ptr, n);
@@ -850,13 +855,25 @@ static const char *classify(CURLcode rc, int *early) {
   }
 }
 
-static void push_entry(lua_State *L, Transfer *t) {
+/* Pushes the response or the error of one transfer; returns 1 for an error. */
+static int push_entry(lua_State *L, Transfer *t) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind;
   int early, sent;
-  if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return; }
-  if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, 0); return; }
-  if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return; }
+  if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return 1; }
+  if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, 0); return 1; }
+  if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return 1; }
+
+  /* libcurl reports success when the peer closes in the middle of the
+   * header block; that answer is incomplete, not an empty 200. */
+  if (t->result == CURLE_OK && !t->headers_complete) {
+    push_err(L, "network", "connection closed before the response headers were complete", -1, 1);
+    if (t->status > 0) {
+      lua_pushinteger(L, t->status);
+      lua_setfield(L, -2, "status");
+    }
+    return 1;
+  }
 
   if (t->result != CURLE_OK) {
     kind = classify(t->result, &early);
@@ -886,7 +903,7 @@ static void push_entry(lua_State *L, Transfer *t) {
     lua_setfield(L, -2, "new_connections");
     lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
     lua_setfield(L, -2, "time");
-    return;
+    return 1;
   }
 
   lua_createtable(L, 0, 10);
@@ -913,6 +930,7 @@ static void push_entry(lua_State *L, Transfer *t) {
   lua_setfield(L, -3, "headers");
   lua_setfield(L, -2, "header_list");
   buf_free(&t->hdr);
+  return 0;
 }
 
 /* Run n requests. single: the request table is at index 2; else the list. */
@@ -949,9 +967,9 @@ static int execute(lua_State *L, int single) {
   run_transfers(S, P);
 
   if (single) {
-    push_entry(L, &P->t[0]);
+    int failed = push_entry(L, &P->t[0]);
     perform_release(P);
-    if (P->t[0].state != T_READY || P->t[0].result != CURLE_OK) {
+    if (failed) {
       lua_pushnil(L);
       lua_insert(L, -2);
       return 2;

@@ -21,7 +21,7 @@ local retry_statuses = { [408] = true, [502] = true, [503] = true, [504] = true 
 function retry.policy(client_cfg, call_cfg)
   local p = {}
   for k, v in pairs(retry.defaults) do p[k] = v end
-  for _, cfg in ipairs({ client_cfg or {}, call_cfg or {} }) do
+  for _, cfg in ipairs({ client_cfg == nil and {} or client_cfg, call_cfg == nil and {} or call_cfg }) do
     if cfg == false then
       p.attempts = 1
     elseif type(cfg) == "number" then
