@@ -271,6 +271,43 @@ describe("operation executor", function()
       assert.are.equal("BadRequestError", err.class)
     end)
 
+    local function reply(status, body)
+      return echo.url .. "/reply?status=" .. status .. "&body="
+        .. body:gsub("[^%w]", function(ch) return string.format("%%%02X", ch:byte()) end) .. "#"
+    end
+
+    it("unwraps the DocSpace envelope and keeps it reachable", function()
+      local ds = assert(provision.PortalUsersApi({ server = reply(200,
+        '{"response": 9007199254740993, "count": 1, "links": [], "status": 0, "statusCode": 200}'),
+        auth = { Bearer = TOKEN } }))
+      local n, info = ds:get_portal_users_count()
+      assert.are.equal(9007199254740993, n)   -- exact: a 64-bit integer, not a float
+      assert.are.equal(math.type(n), "integer")
+      assert.are.equal(200, info.body.statusCode)
+    end)
+
+    it("treats a Document360 answer with errors[] as a failure even when success is true", function()
+      local body = '{"success": true, "data": null, "errors": [{"description": "Invalid group id",'
+        .. ' "error_code": "G1"}], "warnings": [], "information": []}'
+      local d360 = assert(provision.TeamsApi({ server = reply(200, body), auth = { api_token = APIKEY } }))
+      local r, err = d360:v2_teams_groups_get()
+      assert.is_nil(r)
+      assert.are.equal("APIError", err.class)
+      assert.are.equal("Invalid group id", err.message)
+      local ok_body = '{"success": true, "data": [{"id": "g1", "title": "IT"}], "errors": []}'
+      local fine = assert(provision.TeamsApi({ server = reply(200, ok_body), auth = { api_token = APIKEY } }))
+      assert.are.equal("IT", assert(fine:v2_teams_groups_get())[1].title)
+    end)
+
+    it("sends DocSpace employee types by name, from a name or a number", function()
+      local ds = assert(provision.PortalUsersApi({ server = echo.url, auth = { Bearer = TOKEN } }))
+      assert.are.equal("/api/2.0/portal/users/invite/User", assert(ds:get_invitation_link(4)).path)
+      assert.are.equal("/api/2.0/portal/users/invite/RoomAdmin", assert(ds:get_invitation_link("RoomAdmin")).path)
+      local r, err = ds:get_invitation_link(7)
+      assert.is_nil(r)
+      assert.are.equal("invalid_argument", err.kind)
+    end)
+
     it("prints one line with no secret", function()
       local api = agilicus({ server = echo.url .. "/status/401", auth = { bearer = TOKEN } })
       local _, err = api:get_user("u")
@@ -279,6 +316,23 @@ describe("operation executor", function()
       assert.is_nil(line:find(TOKEN, 1, true))
       assert.is_nil(tostring(api):find(TOKEN, 1, true))
       assert.is_truthy(line:find("UnauthorizedError", 1, true))
+    end)
+
+    it("writes log lines without secrets or query strings", function()
+      local lines = {}
+      local api = agilicus({ log = function(l) lines[#lines + 1] = l end, auth = { bearer = TOKEN } })
+      assert(api:list_users({ email = "someone@example.com" }))
+      local d = assert(provision.PortalUsersApi({ server = echo.url, log = function(l) lines[#lines + 1] = l end,
+                                                  auth = { username = "u", password = SECRET } }))
+      assert(d:get_portal_users_count())
+      assert.are.equal(2, #lines)
+      assert.is_truthy(lines[1]:find("UsersApi.list_users GET " .. echo.url .. "/users -> 200", 1, true), lines[1])
+      for _, l in ipairs(lines) do
+        assert.is_nil(l:find(TOKEN, 1, true))
+        assert.is_nil(l:find(SECRET, 1, true))
+        assert.is_nil(l:find("someone", 1, true))
+      end
+      assert.is_nil(tostring(d):find(SECRET, 1, true))
     end)
 
     it("reports invalid JSON from a server as a DecodeError", function()
@@ -321,6 +375,13 @@ describe("operation executor", function()
       local api = agilicus({ server = echo.url .. "/status/503", retries = { attempts = 3, base_delay = 0.01 } })
       local _, err = api:get_user("u")
       assert.are.equal(3, err.attempts)
+    end)
+    it("honours retries = false on the client and per call", function()
+      local off = agilicus({ server = echo.url .. "/status/503", retries = false })
+      assert.are.equal(1, select(2, off:get_user("u")).attempts)
+      local on = agilicus({ server = echo.url .. "/status/503", retries = { attempts = 3, base_delay = 0.01 } })
+      assert.are.equal(1, select(2, on:get_user("u", { _call = { retries = false } })).attempts)
+      assert.are.equal(2, select(2, on:get_user("u", { _call = { retries = { attempts = 2 } } })).attempts)
     end)
     it("does not retry a POST on 503", function()
       local api = agilicus({ server = echo.url .. "/status/503", retries = { attempts = 3, base_delay = 0.01 } })

@@ -2,7 +2,7 @@
 -- JSON description of what it received (method, path, query, headers, body).
 -- Special paths: /status/NNN answers NNN; /json-bad answers invalid JSON;
 -- /html/NNN answers NNN with an HTML page of ?size bytes; /redirect?to=URL
--- answers 302. One connection at a time, closed after each answer. Prints "PORT n".
+-- answers 302; /reply?status=&type=&body= answers exactly that. One connection at a time, closed after each answer. Prints "PORT n".
 local socket = require("socket")
 local cjson = require("cjson")
 
@@ -57,6 +57,14 @@ local function serve(c)
         seen_authorization = headers["authorization"] ~= nil, seen_body = body }))
     elseif want and headers["authorization"] ~= "Bearer " .. want then
       respond(c, 401, { ["Content-Type"] = "application/json" }, '{"error":"token expired"}')
+    elseif path:match("^/reply") then
+      -- /reply?status=N&type=T&body=URL-encoded text: answers exactly that
+      local function arg(name)
+        local v = query:match("[?&]?" .. name .. "=([^&]*)")
+        return v and v:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+      end
+      respond(c, tonumber(arg("status")) or 200, { ["Content-Type"] = arg("type") or "application/json" },
+        arg("body") or "")
     elseif path:match("^/json%-bad") then
       respond(c, 200, { ["Content-Type"] = "application/json" }, "{\"broken\": ")
     elseif path:match("^/html/%d+") then
