@@ -98,7 +98,9 @@ M.outpost_latest = {
     equals = { count = 2 } },
   { op = "upsert",
     calls = { {}, { { tenant_id = OTHER_TENANT,
-                      params = { metadata = { name = "Globex Corporation", plan = "enterprise" } } } } },
+                      params = { metadata = { name = "Globex Corporation", plan = "enterprise" } } } },
+              -- clear the metadata: null (the schema says nullable), and an empty map
+              { { params = { metadata = json.null } } }, { { params = { metadata = {} } } }, { { params = {} } } },
     status = 200, value = "object",
     fields = { id = "string", metadata = "object", created_at = "string", updated_at = "string" } },
   { op = "get",
@@ -123,7 +125,6 @@ M.outpost_latest = {
 -- split) and are accepted by any open object -- a guess the mock cannot check.
 local ORG = "Fy6Y3dWbVTi4xcoJ58YvCp"
 local USER = "WmgZ4VqNh9kXp3sLd2QeTt"
-local OTHER_USER = "Hk2sLp9QzXcV4bN7mRtYwE"
 local CHALLENGE = "Tq8nXc2VbMk5LpZr7HsW4d"
 local SA = "Rz3kMq7VnYp2XcB9LdSw6T"
 local UPSTREAM = "Jc5vNb8XzQm2LkP4RtYs9W"
@@ -343,6 +344,13 @@ M.document360 = {
           email_id = "alan.turing@example.com", invited_by = OWNER,
           associated_portal_role_id = CONTRIBUTOR_ROLE, content_permissions = {},
           associated_groups = {} } } },
+      -- nullable fields sent as JSON null (provision.json.null)
+      { { add_team_account_customer = {
+          email_id = "edsger.dijkstra@example.com", first_name = json.null, last_name = json.null,
+          scheme_name = json.null, invited_by = OWNER, associated_portal_role_id = CONTRIBUTOR_ROLE,
+          content_permissions = { { associated_content_role_id = EDITOR_ROLE,
+                                    access_scope = { access_level = 2, project_versions = json.null } } },
+          associated_groups = json.null } } },
     },
     status = 200, value = "object", fields = { id = "string" } },
   { op = "v2_teams_roles_get",
@@ -353,7 +361,13 @@ M.document360 = {
                 { associated_content_role_id = EDITOR_ROLE, access_scope = { access_level = 0 } } } } } },
               { D_USER, { edit_content_role_customer = { content_permissions = permissions_full(),
                                                          is_invitation_id = false } } },
-              { D_USER, { edit_content_role_customer = { content_permissions = {} } } } },
+              { D_USER, { edit_content_role_customer = { content_permissions = {} } } },
+              -- empty lists inside each element of an array: [] on the wire
+              { D_USER, { edit_content_role_customer = { content_permissions = {
+                { associated_content_role_id = EDITOR_ROLE,
+                  access_scope = { access_level = 3, categories = {}, project_versions = {}, languages = {} } },
+                { associated_content_role_id = CONTRIBUTOR_ROLE,
+                  access_scope = { access_level = 1, categories = {}, languages = json.null } } } } } } },
     status = 200, value = "true" },
   { op = "v2_teams_user_id_delete",
     calls = { { D_USER } },
@@ -375,5 +389,4 @@ M.document360 = {
     status = 200, value = "true" },
 }
 
-M.null = json.null
 return M
