@@ -6,7 +6,7 @@ LUA ?= lua5.4
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps deps-test build test demo clean bench lint
+.PHONY: all deps deps-test build test demo clean bench lint memcheck
 
 all: build
 
@@ -29,6 +29,9 @@ test: deps-test build
 demo: build
 	@sh scripts/demo.sh
 
+memcheck: deps-test
+	@sh scripts/memcheck.sh
+
 bench: build
 	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
 
@@ -36,4 +39,4 @@ lint:
 	luacheck -q --codes lua/provision tests examples bin sandbox
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-debug build-asan build.luarocks

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The whole suite: C unit tests (ctest), then busted specs under Lua 5.4.
-# Ends with one line "N passed, N failed, N skipped" over both.
+# The whole suite: C unit tests (ctest), busted specs under Lua 5.4, then the
+# C core's specs again under valgrind and AddressSanitizer/UBSan.
+# Ends with one line "N passed, N failed, N skipped" over all three.
 set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,14 @@ else
   b_passed=0; b_failed=1; b_skipped=0   # busted died before its summary
 fi
 
-passed=$((c_total - c_failed + b_passed))
-failed=$((c_failed + b_failed))
+sh scripts/memcheck.sh "$tmp/mem.counts"
+if [ -s "$tmp/mem.counts" ]; then
+  read -r m_passed m_failed _ < "$tmp/mem.counts"
+else
+  m_passed=0; m_failed=1
+fi
+
+passed=$((c_total - c_failed + b_passed + m_passed))
+failed=$((c_failed + b_failed + m_failed))
 echo "$passed passed, $failed failed, $b_skipped skipped"
 [ "$failed" = 0 ]
