@@ -25,8 +25,14 @@ local classes = {
   TeamsApi = "document360",
 }
 
+-- An API table by key, SDK class name, or the name of any data file under
+-- lua/provision/apis/ (so a fifth API is one new file).
 function provision.api(name)
   local mod = apis[name] or apis[classes[name] or ""]
+  if not mod and type(name) == "string" and name:match("^[%w_]+$") then
+    local ok, t = pcall(require, "provision.apis." .. name)
+    if ok and type(t) == "table" then return t end
+  end
   if not mod then return nil, "unknown API '" .. tostring(name) .. "'" end
   return require(mod)
 end
