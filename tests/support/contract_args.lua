@@ -104,7 +104,10 @@ M.outpost_latest = {
     status = 200, value = "object",
     fields = { id = "string", metadata = "object", created_at = "string", updated_at = "string" } },
   { op = "get",
-    calls = { {}, { { tenant_id = OTHER_TENANT } } },
+    -- tenant IDs are user-defined: reserved and non-ASCII characters must be
+    -- percent-encoded into the one path segment (else Prism finds no route)
+    calls = { {}, { { tenant_id = OTHER_TENANT } }, { { tenant_id = "acme corp:eu/west" } },
+              { { tenant_id = "Café-Ünïcode?#%" } } },
     status = 200, value = "object",
     fields = { id = "string", metadata = "object", topics = "array" } },
   { op = "delete",
