@@ -197,6 +197,16 @@ local function text_message(body)
   return s
 end
 
+-- A message from a JSON error body no hook understood (problem+json and
+-- the common {message}/{error} shapes).
+local function generic_message(body)
+  for _, k in ipairs({ "detail", "title", "message", "error_description", "error" }) do
+    local v = body[k]
+    if type(v) == "string" and v ~= "" then return v end
+  end
+  return nil
+end
+
 local function success_code(op, status)
   if op.success then
     for _, c in ipairs(op.success) do if c == status then return true end end
@@ -238,7 +248,8 @@ function Client:finish(job, resp)
     if self.hooks.unwrap then return self.hooks.unwrap(body, resp, op), info end
     return body, info
   end
-  local message = (type(body) == "table" and self.hooks.error_message and self.hooks.error_message(body))
+  local message = (type(body) == "table" and ((self.hooks.error_message and self.hooks.error_message(body))
+      or generic_message(body)))
     or (type(body) == "string" and text_message(body)) or ("HTTP " .. status)
   if type(message) ~= "string" then message = tostring(message) end
   return nil, errors.new({

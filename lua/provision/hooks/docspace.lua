@@ -8,12 +8,16 @@ function hooks.unwrap(body)
   return body
 end
 
+local function str(v)
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+
 function hooks.error_message(body)
   if type(body) ~= "table" then return nil end
   local e = body.error
-  if type(e) == "table" then return e.message or e.type end
-  if type(e) == "string" then return e end
-  return body.message
+  if type(e) == "table" then return str(e.message) or str(e.type) end
+  return str(e) or str(body.message)
 end
 
 return hooks

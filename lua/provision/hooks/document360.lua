@@ -2,14 +2,20 @@
 -- a non-empty errors[] is a failure even when success is true.
 local hooks = {}
 
+-- A usable string, or nil (JSON null decodes to a light userdata, which is truthy).
+local function str(v)
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+
 local function first_error(body)
   local errs = type(body) == "table" and body.errors
   if type(errs) == "table" and errs[1] ~= nil then
     local e = errs[1]
     if type(e) == "table" then
-      return e.description or e.error_code or "request failed", errs
+      return str(e.description) or str(e.error_code) or "request failed", errs
     end
-    return tostring(e), errs
+    return str(e) or "request failed", errs
   end
   return nil
 end
@@ -21,11 +27,15 @@ function hooks.check(body)
   return nil
 end
 
+-- The useful value: data or result; `true` when the answer carries none
+-- (a bare success, or a boolean/null result), so assert() reads well.
 function hooks.unwrap(body)
   if type(body) ~= "table" then return body end
-  if body.data ~= nil then return body.data end
-  if body.result ~= nil then return body.result end
-  if body.success ~= nil then return true end
+  for _, key in ipairs({ "data", "result" }) do
+    local v = body[key]
+    if type(v) == "table" or type(v) == "string" or type(v) == "number" then return v end
+  end
+  if body.success ~= nil or body.data ~= nil or body.result ~= nil then return true end
   return body
 end
 

@@ -2,7 +2,11 @@
 local hooks = {}
 
 function hooks.error_message(body)
-  if type(body) == "table" then return body.message or body.error end
+  if type(body) ~= "table" then return nil end
+  for _, k in ipairs({ "message", "error" }) do
+    if type(body[k]) == "string" and body[k] ~= "" then return body[k] end
+  end
+  return nil
 end
 
 return hooks
