@@ -167,8 +167,8 @@ local function bind(self, entry, opname, ...)
         values[k] = v
       else
         local hint = ""
-        for _, p in ipairs(positional) do
-          if p.name == k then hint = " (it is positional argument " .. _ .. ")" end
+        for i, p in ipairs(positional) do
+          if p.name == k then hint = " (it is positional argument " .. i .. ")" end
         end
         return nil, errors.invalid(opname, "unknown parameter '%s'%s", tostring(k), hint)
       end
@@ -207,11 +207,9 @@ local function generic_message(body)
   return nil
 end
 
-local function success_code(op, status)
-  if op.success then
-    for _, c in ipairs(op.success) do if c == status then return true end end
-    return status >= 200 and status < 300
-  end
+-- Any 2xx succeeds (a server may answer 201 where the spec says 200);
+-- op.success documents the expected ones.
+local function success_code(status)
   return status >= 200 and status < 300
 end
 
@@ -233,7 +231,7 @@ function Client:finish(job, resp)
   end
   local info = { status = status, headers = resp.headers, body = body, attempts = job.attempt,
                  time = resp.time }
-  if success_code(op, status) then
+  if success_code(status) then
     if decode_err then
       return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
         message = "response is not valid JSON: " .. decode_err, body = resp.body,
@@ -252,8 +250,9 @@ function Client:finish(job, resp)
       or generic_message(body)))
     or (type(body) == "string" and text_message(body)) or ("HTTP " .. status)
   if type(message) ~= "string" then message = tostring(message) end
+  local class = (op.errors and op.errors[status]) or errors.class_for_status(status, self.api.errors)
   return nil, errors.new({
-    kind = "http", status = status, class = (op.errors and op.errors[status]) or errors.class_for_status(status, self.api.errors),
+    kind = "http", status = status, class = class,
     message = message, body = body, headers = resp.headers, operation = opname,
     attempts = job.attempt, retry_after = resp.headers and resp.headers["retry-after"],
   })
@@ -345,7 +344,7 @@ function Client:next_step(job, req, resp)
         end
       end
     end
-    if success_code(job.op, status) or status < 400 then return "done" end
+    if status < 400 then return "done" end
   end
   local delay = retry.decide(job.policy, job.attempt, req.method, job.op, resp, self.random)
   if delay then return "again", delay end
