@@ -1,10 +1,7 @@
 -- Agilicus errors carry {error: "..."} (sometimes {error_message}).
-local hooks = {}
+local str = require("provision.hooks.common").str
 
-local function str(v)
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
+local hooks = {}
 
 function hooks.error_message(body)
   if type(body) ~= "table" then return nil end

@@ -1,4 +1,6 @@
 -- DocSpace wraps every answer as {response, count, links, status, statusCode}.
+local str = require("provision.hooks.common").str
+
 local hooks = {}
 
 function hooks.unwrap(body)
@@ -6,11 +8,6 @@ function hooks.unwrap(body)
     return body.response
   end
   return body
-end
-
-local function str(v)
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
 end
 
 function hooks.error_message(body)

@@ -1,12 +1,8 @@
 -- Document360 answers {result|data, success, errors[], warnings[], information[]};
 -- a non-empty errors[] is a failure even when success is true.
-local hooks = {}
+local str = require("provision.hooks.common").str
 
--- A usable string, or nil (JSON null decodes to a light userdata, which is truthy).
-local function str(v)
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
+local hooks = {}
 
 local function first_error(body)
   local errs = type(body) == "table" and body.errors
