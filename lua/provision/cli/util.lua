@@ -1,0 +1,185 @@
+-- Small helpers for the command line (lua/provision/cli.lua): JSON output,
+-- "did you mean" suggestions and secret redaction. Lua 5.1/5.4 common syntax.
+local core = require("provision.core")
+
+local util = {}
+
+-- Re-indents compact JSON text (as produced by core.json_encode): outside
+-- strings the encoder writes no whitespace, so structure can be read from
+-- the characters {}[],: alone. Empty objects and arrays stay as {} and [].
+function util.indent_json(s, unit)
+  unit = unit or "  "
+  local out, depth, i, n = {}, 0, 1, #s
+  local function nl() return "\n" .. string.rep(unit, depth) end
+  while i <= n do
+    local c = s:sub(i, i)
+    if c == '"' then
+      local j = i + 1
+      while true do
+        local k = s:find('["\\]', j)
+        if not k then j = n; break end
+        if s:sub(k, k) == "\\" then j = k + 2 else j = k; break end
+      end
+      out[#out + 1] = s:sub(i, j)
+      i = j + 1
+    elseif c == "{" or c == "[" then
+      local close = (c == "{") and "}" or "]"
+      if s:sub(i + 1, i + 1) == close then
+        out[#out + 1] = c .. close
+        i = i + 2
+      else
+        depth = depth + 1
+        out[#out + 1] = c .. nl()
+        i = i + 1
+      end
+    elseif c == "}" or c == "]" then
+      depth = depth - 1
+      out[#out + 1] = nl() .. c
+      i = i + 1
+    elseif c == "," then
+      out[#out + 1] = "," .. nl()
+      i = i + 1
+    elseif c == ":" then
+      out[#out + 1] = ": "
+      i = i + 1
+    else
+      local k = s:find("[,:%]}]", i) or (n + 1)
+      out[#out + 1] = s:sub(i, k - 1)
+      i = k
+    end
+  end
+  return table.concat(out)
+end
+
+-- A value as JSON text with sorted keys: indented, or compact.
+function util.to_json(v, compact)
+  local s, err = core.json_encode(v, { sort_keys = true })
+  if not s then return nil, err end
+  if compact then return s end
+  return util.indent_json(s)
+end
+
+-- Edit distance (Levenshtein), for suggestions.
+local function distance(a, b)
+  local la, lb = #a, #b
+  if la == 0 then return lb end
+  if lb == 0 then return la end
+  local prev, cur = {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    local ca = a:byte(i)
+    for j = 1, lb do
+      local cost = (ca == b:byte(j)) and 0 or 1
+      local v = prev[j] + 1
+      if cur[j - 1] + 1 < v then v = cur[j - 1] + 1 end
+      if prev[j - 1] + cost < v then v = prev[j - 1] + cost end
+      cur[j] = v
+    end
+    prev, cur = cur, prev
+  end
+  return prev[lb]
+end
+util.distance = distance
+
+local function norm(s)
+  return (tostring(s):lower():gsub("[%-_%.%s]", ""))
+end
+
+-- Up to `max` names from `candidates` close to `word`: equal ignoring case
+-- and separators, then containing it (or contained), then a small edit
+-- distance. Returns a list (possibly empty).
+function util.suggest(word, candidates, max)
+  max = max or 3
+  local w = norm(word)
+  local scored = {}
+  for _, c in ipairs(candidates) do
+    local nc = norm(c)
+    local score
+    if nc == w then
+      score = 0
+    elseif #w >= 3 and (nc:find(w, 1, true) or w:find(nc, 1, true)) then
+      score = 1
+    else
+      local d = distance(w, nc)
+      local limit = math.max(2, math.floor(#w / 3))
+      if d <= limit then score = 1 + d end
+    end
+    if score then scored[#scored + 1] = { c, score } end
+  end
+  table.sort(scored, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  local out = {}
+  for i = 1, math.min(max, #scored) do out[i] = scored[i][1] end
+  return out
+end
+
+-- " (did you mean x or y?)" or "".
+function util.did_you_mean(word, candidates, prefix)
+  local s = util.suggest(word, candidates)
+  if #s == 0 then return "" end
+  prefix = prefix or ""
+  for i, v in ipairs(s) do s[i] = prefix .. v end
+  if #s == 1 then return "; did you mean " .. s[1] .. "?" end
+  return "; did you mean " .. table.concat(s, ", ", 1, #s - 1) .. " or " .. s[#s] .. "?"
+end
+
+-- A redactor: a function that replaces every known secret in a string by
+-- ***. Secrets shorter than 6 characters are masked only where the CLI
+-- knows a secret goes (headers), since replacing them everywhere would
+-- garble ordinary output.
+function util.redactor()
+  local secrets = {}
+  local self = {}
+  function self.add(s)
+    if type(s) == "string" and #s >= 6 then
+      secrets[#secrets + 1] = s
+      table.sort(secrets, function(a, b) return #a > #b end)
+    end
+  end
+  function self.apply(text)
+    text = tostring(text)
+    for _, s in ipairs(secrets) do
+      local i = 1
+      local parts = {}
+      while true do
+        local a, b = text:find(s, i, true)
+        if not a then break end
+        parts[#parts + 1] = text:sub(i, a - 1)
+        parts[#parts + 1] = "***"
+        i = b + 1
+      end
+      if #parts > 0 then
+        parts[#parts + 1] = text:sub(i)
+        text = table.concat(parts)
+      end
+    end
+    return text
+  end
+  return self
+end
+
+-- Columns: rows of strings, padded to the widest cell per column (the last
+-- column is not padded).
+function util.columns(rows, gap)
+  gap = gap or "  "
+  local widths = {}
+  for _, r in ipairs(rows) do
+    for i, cell in ipairs(r) do
+      if not widths[i] or #cell > widths[i] then widths[i] = #cell end
+    end
+  end
+  local lines = {}
+  for _, r in ipairs(rows) do
+    local cells = {}
+    for i, cell in ipairs(r) do
+      if i < #r then cells[i] = cell .. string.rep(" ", widths[i] - #cell) else cells[i] = cell end
+    end
+    lines[#lines + 1] = table.concat(cells, gap)
+  end
+  return lines
+end
+
+return util
