@@ -1,0 +1,288 @@
+--[[ tests/support/openresty.lua: nginx with Debian's Lua module (LuaJIT), for tests.
+
+Starts /usr/sbin/nginx (override with NGINX_BIN) from a private prefix in a
+fresh temporary folder (`nginx -p DIR -c DIR/nginx.conf -e DIR/error.log`,
+`daemon off`, one worker so that "the same worker" is meaningful), with
+load_module lines for ndk_http_module.so and ngx_http_lua_module.so,
+lua_package_path at this repository's lua/ (computed from this file's path)
+plus DIR/lua, and lua_package_cpath at the LuaJIT build of provision.core
+(build-luajit/, or PROVISION_LUAJIT_BUILD). Nothing outside DIR is written.
+The nginx process is killed when the test process goes away (a small
+watchdog), and by stop() / __gc.
+
+API
+  local openresty = require "support.openresty"
+  local srv = openresty.start(snippet)     -- snippet: locations for the server block
+  local srv = openresty.start{
+    locations = "location /x { ... }",     -- inside server { }
+    http = "lua_shared_dict d 1m;",        -- inside http { }
+    modules = { name = "lua source" },     -- written to DIR/lua/<name>.lua (require-able in nginx)
+    build = "/path/to/build-luajit",       -- where provision/core.so is
+  }
+  srv.port, srv.base ("http://127.0.0.1:PORT"), srv.dir, srv.pid
+  srv:get(path [, headers]) -> status, body, headers    (LuaSocket, one connection each)
+  srv:log()                                 -- contents of error.log
+  srv:stop()                                -- idempotent; openresty.stop(srv) is the same
+  openresty.stop()                          -- every server started by this module
+  openresty.modules()                       -- {ndk = path, lua = path} or nil, why
+  openresty.root                            -- the repository root
+
+Every server also has `location = /_ping { return 200 "pong"; }`.
+Scenario locations usually look like
+  location ~ ^/t/(\w+)$ { content_by_lua_block { require("scenarios").run(ngx.var[1]) } }
+Set PROVISION_KEEP_NGINX=1 to keep DIR after stop.
+]]
+local socket = require "socket"
+
+local M = {}
+local running = {}
+
+local function repo_root()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  local dir = src:match("^(.*)/tests/support/[^/]*$")
+  if dir == nil or dir == "" then dir = "." end
+  if dir:sub(1, 1) ~= "/" then
+    local p = io.popen("pwd")
+    local cwd = p:read("l")
+    p:close()
+    dir = dir == "." and cwd or (cwd .. "/" .. dir)
+  end
+  return dir
+end
+M.root = repo_root()
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function capture(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+local function write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function alive(pid) return sh("kill -0 " .. pid .. " 2>/dev/null") end
+
+local function my_pid()
+  local s = read_file("/proc/self/stat")
+  return s and tonumber(s:match("^(%d+)"))
+end
+
+-- Debian ships the modules in /usr/lib/nginx/modules and says how to load them
+-- in /usr/share/nginx/modules-available/mod-http-*.conf (paths relative to
+-- nginx's prefix, /usr/share/nginx, where modules -> ../../lib/nginx/modules).
+function M.modules()
+  local found = {}
+  local wanted = { ndk = "ndk_http_module.so", lua = "ngx_http_lua_module.so" }
+  for key, file in pairs(wanted) do
+    local candidates = {}
+    if os.getenv("NGINX_MODULES_DIR") then candidates[#candidates + 1] = os.getenv("NGINX_MODULES_DIR") .. "/" .. file end
+    for _, conf in ipairs({ "/usr/share/nginx/modules-available/mod-http-ndk.conf",
+                            "/usr/share/nginx/modules-available/mod-http-lua.conf" }) do
+      for line in (read_file(conf) or ""):gmatch("[^\n]+") do
+        local path = line:match("^%s*load_module%s+([^;%s]+)%s*;")
+        if path and path:sub(-#file) == file then
+          candidates[#candidates + 1] = path:sub(1, 1) == "/" and path or ("/usr/share/nginx/" .. path)
+        end
+      end
+    end
+    candidates[#candidates + 1] = "/usr/lib/nginx/modules/" .. file
+    candidates[#candidates + 1] = "/usr/share/nginx/modules/" .. file
+    for _, c in ipairs(candidates) do
+      if exists(c) then found[key] = c; break end
+    end
+    if not found[key] then return nil, file .. " not found (install libnginx-mod-http-lua)" end
+  end
+  return found
+end
+
+local function config(dir, port, opts, mods)
+  local is_root = capture("id -u"):match("^0%s*$") ~= nil
+  local root = M.root
+  return table.concat({
+    "# generated by tests/support/openresty.lua",
+    "load_module " .. mods.ndk .. ";",
+    "load_module " .. mods.lua .. ";",
+    is_root and "user root root;" or "",
+    "daemon off;",
+    "master_process on;",
+    "worker_processes 1;",
+    "pid " .. dir .. "/nginx.pid;",
+    "error_log " .. dir .. "/error.log info;",
+    "events { worker_connections 256; }",
+    "http {",
+    "  access_log " .. dir .. "/access.log;",
+    "  client_body_temp_path " .. dir .. "/tmp/body;",
+    "  proxy_temp_path " .. dir .. "/tmp/proxy;",
+    "  fastcgi_temp_path " .. dir .. "/tmp/fastcgi;",
+    "  uwsgi_temp_path " .. dir .. "/tmp/uwsgi;",
+    "  scgi_temp_path " .. dir .. "/tmp/scgi;",
+    "  default_type text/plain;",
+    "  keepalive_timeout 60s;",
+    -- ';;' keeps the default path, where Debian's lua-resty-core lives
+    ('  lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;%s/lua/?.lua;;";'):format(root, root, dir),
+    ('  lua_package_cpath "%s/?.so;;";'):format(opts.build),
+    "  lua_socket_log_errors off;",
+    opts.http or "",
+    "  server {",
+    "    listen 127.0.0.1:" .. port .. ";",
+    "    location = /_ping { return 200 \"pong\"; }",
+    opts.locations or "",
+    "  }",
+    "}",
+    "",
+  }, "\n")
+end
+
+local Server = {}
+Server.__index = Server
+
+function Server:log() return read_file(self.dir .. "/error.log") or "" end
+
+function Server:stop()
+  if self.stopped then return end
+  self.stopped = true
+  running[self] = nil
+  if self.pid and alive(self.pid) then
+    sh("kill -TERM " .. self.pid .. " 2>/dev/null")
+    local t0 = socket.gettime()
+    while alive(self.pid) and socket.gettime() - t0 < 5 do socket.sleep(0.02) end
+    if alive(self.pid) then sh("kill -KILL " .. self.pid .. " 2>/dev/null") end
+  end
+  if self.watchdog and alive(self.watchdog) then sh("kill " .. self.watchdog .. " 2>/dev/null") end
+  if os.getenv("PROVISION_KEEP_NGINX") ~= "1" and self.dir then sh("rm -rf " .. quote(self.dir)) end
+end
+Server.__gc = Server.stop
+Server.__close = Server.stop
+
+-- A plain HTTP/1.1 GET on a new connection (Connection: close).
+function Server:get(path, headers)
+  local c = assert(socket.tcp())
+  c:settimeout(30)
+  local ok, err = c:connect("127.0.0.1", self.port)
+  if not ok then return nil, err end
+  local lines = { "GET " .. path .. " HTTP/1.1", "Host: 127.0.0.1:" .. self.port, "Connection: close" }
+  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  c:send(table.concat(lines, "\r\n") .. "\r\n\r\n")
+  local raw, rerr, partial = c:receive("*a")
+  c:close()
+  raw = raw or partial
+  if not raw or raw == "" then return nil, rerr or "empty response" end
+  local head, body = raw:match("^(.-)\r\n\r\n(.*)$")
+  if not head then return nil, "malformed response" end
+  local status = tonumber(head:match("^HTTP/1%.%d (%d%d%d)"))
+  local hs = {}
+  for name, value in head:gmatch("\r\n([^:\r\n]+):%s*([^\r\n]*)") do hs[name:lower()] = value end
+  if (hs["transfer-encoding"] or ""):lower():find("chunked") then
+    local out, pos = {}, 1
+    while true do
+      local size_hex, nxt = body:match("^(%x+)[^\r\n]*\r\n()", pos)
+      if not size_hex then break end
+      local size = tonumber(size_hex, 16)
+      if size == 0 then break end
+      out[#out + 1] = body:sub(nxt, nxt + size - 1)
+      pos = nxt + size + 2
+    end
+    body = table.concat(out)
+  end
+  return status, body, hs
+end
+
+local function wait_listening(pid, port)
+  local t0 = socket.gettime()
+  while socket.gettime() - t0 < 10 do
+    if not alive(pid) then return false end
+    local c = socket.tcp()
+    c:settimeout(0.2)
+    local ok = c:connect("127.0.0.1", port)
+    c:close()
+    if ok then return true end
+    socket.sleep(0.02)
+  end
+  return false
+end
+
+function M.start(opts)
+  if type(opts) == "string" then opts = { locations = opts } end
+  opts = opts or {}
+  local mods, merr = M.modules()
+  if not mods then error(merr, 2) end
+  local build = opts.build or os.getenv("PROVISION_LUAJIT_BUILD") or (M.root .. "/build-luajit")
+  opts.build = build
+  local bin = os.getenv("NGINX_BIN") or "/usr/sbin/nginx"
+  local dir = capture("mktemp -d /tmp/provision-openresty.XXXXXX"):gsub("%s+$", "")
+  assert(dir ~= "", "mktemp failed")
+  for _, sub in ipairs({ "lua", "tmp", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi" }) do
+    assert(sh("mkdir -p " .. quote(dir .. "/" .. sub)))
+  end
+  for name, src in pairs(opts.modules or {}) do
+    assert(name:match("^[%w_]+$"), "module names are plain identifiers")
+    write_file(dir .. "/lua/" .. name .. ".lua", src)
+  end
+  local srv = setmetatable({ dir = dir }, Server)
+  local parent = my_pid()
+  for _ = 1, 3 do   -- a free port may be taken between probe and bind: retry
+    local port = free_port()
+    write_file(dir .. "/nginx.conf", config(dir, port, opts, mods))
+    local cmd = ("%s -p %s -c %s -e %s >>%s 2>&1 </dev/null & echo $!"):format(
+      quote(bin), quote(dir .. "/"), quote(dir .. "/nginx.conf"), quote(dir .. "/error.log"),
+      quote(dir .. "/nginx.out"))
+    local pid = tonumber(capture("sh -c " .. quote(cmd)):match("%d+"))
+    if pid and wait_listening(pid, port) then
+      srv.pid, srv.port = pid, port
+      break
+    end
+    if pid and alive(pid) then sh("kill -KILL " .. pid) end
+  end
+  if not srv.pid then
+    local log = (read_file(dir .. "/error.log") or "") .. (read_file(dir .. "/nginx.out") or "")
+    srv:stop()
+    error("nginx (with the Lua module) did not start:\n" .. log, 2)
+  end
+  if parent then   -- nginx goes when the test process goes, even if stop() is never called
+    local wd = ("while kill -0 %d 2>/dev/null && kill -0 %d 2>/dev/null; do sleep 1; done; kill -TERM %d 2>/dev/null")
+      :format(parent, srv.pid, srv.pid)
+    srv.watchdog = tonumber(capture("sh -c " .. quote("(" .. wd .. ") >/dev/null 2>&1 </dev/null & echo $!")):match("%d+"))
+  end
+  srv.base = "http://127.0.0.1:" .. srv.port
+  running[srv] = true
+  return srv
+end
+
+function M.stop(srv)
+  if srv then return srv:stop() end
+  for s in pairs(running) do s:stop() end
+end
+
+return M
