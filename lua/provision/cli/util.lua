@@ -177,7 +177,7 @@ function util.columns(rows, gap)
     for i, cell in ipairs(r) do
       if i < #r then cells[i] = cell .. string.rep(" ", widths[i] - #cell) else cells[i] = cell end
     end
-    lines[#lines + 1] = table.concat(cells, gap)
+    lines[#lines + 1] = (table.concat(cells, gap):gsub("%s+$", ""))
   end
   return lines
 end
