@@ -30,4 +30,7 @@ build = {
     PROVISION_LUA_CDIR = "$(LIBDIR)",
     PROVISION_LUA_LDIR = "$(LUADIR)",
   },
+  install = {
+    bin = { provision = "bin/provision" },
+  },
 }

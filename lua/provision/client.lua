@@ -112,6 +112,8 @@ function client.new(api, opts)
     class = api.class,
     base = base,
     generation = generation,
+    generation_table = gen,
+    server_variables = opts.server_variables,
     ops = derive(ops),
     hooks = load_hooks(api),
     credentials = opts.auth,
@@ -298,7 +300,8 @@ function Client:prepare(opname, ...)
   end
   local base = self.base
   if call.server then
-    local b, err = resolve_server(self.api, { server = call.server }, nil)
+    local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
+      self.generation_table)
     if not b then return nil, errors.invalid(qualified, "%s", err) end
     base = b
   end

@@ -61,7 +61,10 @@ function paginate.pages(client, opname, ...)
     elseif paging.kind == "keyset" then
       items = field(result, paging.items) or {}
       local last = items[#items]
-      if #items == 0 or (limit and #items < limit) or type(last) ~= "table" or last[paging.key] == nil then
+      -- A short page ends the walk, measured against the limit the server
+      -- says it applied (it may cap the one asked for).
+      local applied = type(result) == "table" and tonumber(result[paging.limit and paging.limit.param or ""]) or limit
+      if #items == 0 or (applied and #items < applied) or type(last) ~= "table" or last[paging.key] == nil then
         finished = true
       else
         opts[paging.param] = last[paging.key]
