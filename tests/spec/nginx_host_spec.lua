@@ -181,6 +181,29 @@ function S.keepalive()
   return { statuses = reused, stats = t:stats() }
 end
 
+-- a kept-alive connection that dies under a request: a GET goes again on a
+-- new connection (transparently), a POST is reported, not repeated
+function S.stale()
+  local t = assert(T.new({}))
+  local api = users(t)
+  local function fault(rule)
+    local r = t:send({ { method = "POST", url = env.sandbox .. "/_sandbox/faults", body = json.encode(rule),
+                         headers = { { "Content-Type", "application/json" } } } })[1]
+    assert(r.status == 201, "fault not installed")
+  end
+  assert(api:list_users({ org_id = ORG, limit = 1 }))          -- warm the pool
+  fault({ method = "GET", path = "/agilicus/users", sequence = { "close" } })
+  local list, info = api:list_users({ org_id = ORG, limit = 1 })
+  local out = { get_ok = list ~= nil, get_attempts = info and info.attempts, stale_after_get = t:stats().stale }
+  assert(api:list_users({ org_id = ORG, limit = 1 }))
+  fault({ method = "POST", path = "/agilicus/users", sequence = { "close" } })
+  local created, err = api:create_user({ email = "stale.post@northwind.example", org_id = ORG })
+  out.post_created = created ~= nil
+  out.post_err = errinfo(err)
+  out.stats = t:stats()
+  return out
+end
+
 -- the raw transport against a plain nginx (tests/support/nginx.lua)
 local function get(t, url, extra)
   local req = { method = "GET", url = url }
@@ -275,6 +298,47 @@ function S.fast()
   return { start = t0, finish = T.now(), ok = list ~= nil, pid = ngx.worker.pid() }
 end
 
+-- the other two APIs, paging, workflows and JWTs, all under LuaJIT
+function S.more()
+  local t = assert(T.new({}))
+  local out = {}
+  local outpost = assert(provision.Tenants({ server = env.outpost_latest, transport = t,
+    auth = { admin_api_key = env.outpost_key }, retries = fast_retries() }))
+  for i = 1, 5 do assert(outpost:upsert({ tenant_id = "ngx-" .. i })) end
+  local all, aerr = outpost:collect("list", { limit = 2 })
+  out.tenants = all and #all
+  out.tenants_err = errinfo(aerr)
+  local token, terr = outpost:get_token({ tenant_id = "ngx-1" })
+  out.token = type(token) == "table" and type(token.token) == "string"
+  out.token_err = errinfo(terr)
+  local docspace = assert(provision.PortalUsersApi({ server = env.docspace, transport = t,
+    auth = { Bearer = env.docspace_bearer }, retries = fast_retries() }))
+  local n, nerr = docspace:get_portal_users_count()
+  out.portal_users = n
+  out.portal_err = errinfo(nerr)
+  local api = users(t)
+  local every, eerr = api:collect("list_users", { org_id = ORG, limit = 3 })
+  local one = assert(api:list_users({ org_id = ORG }))
+  out.paged, out.unpaged, out.paged_err = every and #every, #one.users, errinfo(eerr)
+  local workflow = require("provision.workflow")
+  local person = { email = "ngx.flow@northwind.example", first_name = "Flow", last_name = "Ngx", org_id = ORG }
+  out.ensure = { select(2, workflow.ensure_agilicus_user(api, person)) }
+  out.ensure_again = { select(2, workflow.ensure_agilicus_user(api, person)) }
+  out.remove = { select(2, workflow.remove_agilicus_user(api, ORG, person.email)) }
+  return out
+end
+
+-- every library module loads (the curl transport is left out on purpose)
+function S.modules()
+  local failed = {}
+  for _, name in ipairs(env.modules) do
+    local ok, err = pcall(require, name)
+    if not ok then failed[#failed + 1] = name .. ": " .. tostring(err) end
+  end
+  return { n = #env.modules, failed = json.array(failed),
+           curl = package.loaded["provision.transport.curl"] ~= nil }
+end
+
 function S.loaded()
   local names = {}
   for name in pairs(package.loaded) do
@@ -360,7 +424,16 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
       org = ORG, agilicus = sb.agilicus, agilicus_token = sb.credentials.agilicus.token,
       document360 = sb.document360, d360_token = sb.credentials.document360.api_token,
       tls_port = web.tls_port, plain_base = web.base, closed_port = tonumber(closed_port),
+      outpost_latest = sb.outpost_latest, outpost_key = sb.credentials.outpost.admin_api_key,
+      docspace = sb.docspace, docspace_bearer = sb.credentials.docspace.bearer_token,
+      modules = {}, sandbox = sb.url,
     }
+    local p = io.popen("cd '" .. ROOT .. "/lua' && find provision -name '*.lua' | sort")
+    for path in p:lines() do
+      local name = path:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      if name ~= "provision.transport.curl" then env.modules[#env.modules + 1] = name end
+    end
+    p:close()
     srv = openresty.start({
       build = build,
       modules = { scenarios = SCENARIOS, formats = FORMATS, testenv = "return " .. lua_literal(env) .. "\n" },
@@ -456,6 +529,17 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     assert.is_true(doc.stats.connections <= 1)
   end)
 
+  it("sends a GET again when its pooled connection dies, but not a POST", function()
+    local doc = scenario("stale")
+    assert.is_true(doc.get_ok)
+    assert.are.equal(1, doc.get_attempts)          -- not a client retry: the transport's
+    assert.are.equal(1, doc.stale_after_get)
+    assert.is_false(doc.post_created)
+    assert.are.equal("network", doc.post_err.kind)
+    assert.is_true(doc.post_err.request_sent)
+    assert.are.equal(1, doc.post_err.attempts)     -- POST may have been acted on: not retried
+  end)
+
   it("verifies TLS: accepted with lua_ssl_trusted_certificate, refused without, host name checked", function()
     local status, body = srv:get("/untrusted/tls")
     assert.are.equal(200, status, body)
@@ -523,6 +607,28 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     assert.are.equal("protocol", doc.bad_status.kind)
     assert.are.equal("network", doc.cut.kind)
     assert.is_true(doc.cut.request_sent)
+  end)
+
+  it("runs Tenants and PortalUsersApi, paging, tenant JWTs and workflows", function()
+    local doc = scenario("more")
+    assert.is_nil(doc.tenants_err)
+    assert.is_true(doc.tenants >= 5)
+    assert.is_nil(doc.token_err)
+    assert.is_true(doc.token)
+    assert.is_nil(doc.portal_err)
+    assert.is_number(doc.portal_users)
+    assert.is_nil(doc.paged_err)
+    assert.are.equal(doc.unpaged, doc.paged)
+    assert.are.same({ "created" }, doc.ensure)
+    assert.are.same({ "unchanged" }, doc.ensure_again)
+    assert.are.same({ "deleted" }, doc.remove)
+  end)
+
+  it("loads every library module under LuaJIT, and never the curl transport", function()
+    local doc = scenario("modules")
+    assert.is_true(doc.n >= 15)
+    assert.are.same({}, doc.failed)
+    assert.is_false(doc.curl)
   end)
 
   it("does not block the worker: a request is served while another waits on the sandbox", function()

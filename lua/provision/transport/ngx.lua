@@ -122,6 +122,7 @@ local function parse_url(url)
 end
 
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
 local OWN_HEADERS = { ["content-length"] = true, ["transfer-encoding"] = true }
 
 local function number_field(req, k, name, default)
@@ -542,13 +543,14 @@ function Transport:exchange(spec)
     local r = setmetatable({ sock = sock, buf = "", pos = 1, deadline = deadline, header_bytes = 0,
       connect_timeout = spec.connect_timeout > 0 and spec.connect_timeout or DEFAULTS.connect_timeout,
       send_timeout = self.opts.send_timeout, read_timeout = self.opts.read_timeout }, Reader)
-    local kind, msg
+    local kind, msg, send_failed
     local head, body
     if not r:budget() then
       kind, msg = "timeout", "total timeout reached"
     else
       local ok, err = sock:send(spec.wire)
       if not ok then
+        send_failed = true
         kind = err == "timeout" and "timeout" or "network"
         msg = err == "timeout" and "timed out sending the request" or ("send failed: " .. tostring(err))
       end
@@ -573,8 +575,12 @@ function Transport:exchange(spec)
       break
     end
     sock:close()
-    if reused > 0 and not r.received and kind == "network" then
-      stats.stale = (stats.stale or 0) + 1   -- stale pooled connection, nothing sent back: retry
+    -- A pooled connection the server closed as it was taken: nothing came
+    -- back. Send again on another connection if the request did not leave
+    -- (send failed) or may be repeated safely; never a POST that may have
+    -- been acted on (the caller's retry policy decides about those).
+    if reused > 0 and not r.received and kind == "network" and (send_failed or IDEMPOTENT[spec.method]) then
+      stats.stale = stats.stale + 1
     else
       result = fail(kind, msg, true)
       result.new_connections = reused > 0 and 0 or 1
