@@ -154,15 +154,30 @@ end
 
 local CHALLENGE_BODY = { spec = { challenge_type = "totp", priority = 1, endpoint = "",
                                   origin = "agilicus.cloud", nickname = "phone", enabled = true } }
-local SA_BODY = { spec = { name = "ci-deployer", org_id = ORG, enabled = true, allowed_sub_orgs = { ORG } } }
-local UPSTREAM_BODY = { spec = { upstream_user_id = "108234567890123456789", upstream_idp_id = "google",
-                                 local_user_id = USER, attributes = { { name = "dept", value = "eng" } } } }
-local META_BODY = { spec = { user_id = USER, org_id = ORG, app_id = "Ap2xC7vB9nM4kL6zQ3wR8t",
-                             name = "preferences", data_type = "json", data = '{"theme":"dark"}' } }
-local REQ_BODY = { spec = { user_id = USER, org_id = ORG, requested_resource = "wiki",
-                            requested_sub_resource = "editor", request_type = "application_access",
-                            request_information = "Need to edit the onboarding pages",
-                            state = "pending" } }
+-- Builders take the ids a live server handed out (tests/spec/sandbox_contract_spec.lua);
+-- without arguments they give the values used against the mocks.
+local function sa_body(org)
+  org = org or ORG
+  return { spec = { name = "ci-deployer", org_id = org, enabled = true, allowed_sub_orgs = { org } } }
+end
+local function upstream_body(user)
+  return { spec = { upstream_user_id = "108234567890123456789", upstream_idp_id = "google",
+                    local_user_id = user or USER, attributes = { { name = "dept", value = "eng" } } } }
+end
+local function meta_body(user, org)
+  return { spec = { user_id = user or USER, org_id = org or ORG, app_id = "Ap2xC7vB9nM4kL6zQ3wR8t",
+                    name = "preferences", data_type = "json", data = '{"theme":"dark"}' } }
+end
+local function req_body(user, org)
+  return { spec = { user_id = user or USER, org_id = org or ORG, requested_resource = "wiki",
+                    requested_sub_resource = "editor", request_type = "application_access",
+                    request_information = "Need to edit the onboarding pages",
+                    state = "pending" } }
+end
+local SA_BODY = sa_body()
+local UPSTREAM_BODY = upstream_body()
+local META_BODY = meta_body()
+local REQ_BODY = req_body()
 
 local LIST = { limit = "integer" }
 
@@ -298,19 +313,20 @@ local GROUP1 = "c08e52df-1de9-44e7-8c02-be0e41826c24"
 local GROUP2 = "7b1e0c4a-9d2f-4e3b-8a6c-5f4e3d2c1b0a"
 
 -- AccessScopeLevel: 0 None, 1 Category, 2 Version, 3 Project, 4 Language.
-local function permissions_full()
+local function permissions_full(editor, contributor)
+  editor, contributor = editor or EDITOR_ROLE, contributor or CONTRIBUTOR_ROLE
   return {
-    { associated_content_role_id = EDITOR_ROLE,
+    { associated_content_role_id = editor,
       access_scope = { access_level = 1,
         categories = {
           { project_version_id = VERSION, category_id = "9e8d7c6b-5a49-4382-b1c0-d9e8f7a6b5c4", language_code = "en" },
           { project_version_id = VERSION, category_id = "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d", language_code = "de" },
         } } },
-    { associated_content_role_id = CONTRIBUTOR_ROLE,
+    { associated_content_role_id = contributor,
       access_scope = { access_level = 4,
         languages = { { project_version_id = VERSION, language_code = "fr" },
                       { project_version_id = VERSION, language_code = "es" } } } },
-    { associated_content_role_id = CONTRIBUTOR_ROLE,
+    { associated_content_role_id = contributor,
       access_scope = { access_level = 2, project_versions = { VERSION, "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0" } } },
   }
 end
@@ -390,6 +406,22 @@ M.document360 = {
               { D_USER, { edit_portal_role_customer = { associated_portal_role_id = CONTRIBUTOR_ROLE,
                                                         is_invitation_id = false } } } },
     status = 200, value = "true" },
+}
+
+-- The request bodies above as builders, for tests against a stateful server
+-- (the sandbox) that must use the ids it handed out.
+M.bodies = {
+  agilicus_user = user_body,                                     -- (extra fields)
+  challenge_method = function()
+    local spec = {}
+    for k, v in pairs(CHALLENGE_BODY.spec) do spec[k] = v end
+    return { spec = spec }
+  end,
+  service_account = sa_body,                                     -- (org_id)
+  upstream_user_identity = upstream_body,                        -- (local user id)
+  user_metadata = meta_body,                                     -- (user_id, org_id)
+  user_request = req_body,                                       -- (user_id, org_id)
+  d360_permissions = permissions_full,                           -- (editor role, contributor role)
 }
 
 return M
