@@ -661,3 +661,30 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     assert.is_true(slow_doc.finish - slow_doc.start >= 0.45) -- slow really waited on the fault
   end)
 end)
+
+describe("provision.transport.ngx outside nginx", function()
+  local T = require("provision.transport.ngx")
+
+  it("loads under Lua 5.4 but refuses to make a transport without ngx", function()
+    local t, err = T.new({})
+    assert.is_nil(t)
+    assert.are.equal("invalid_argument", err.kind)
+    assert.matches("nginx", tostring(err))
+  end)
+
+  it("parses only http(s) URLs, with ports, IPv6 literals and no user info", function()
+    local u = assert(T._parse_url("https://API.Example.com/v1/users?x=1#frag"))
+    assert.are.same({ "https", "api.example.com", 443, "/v1/users?x=1", "API.Example.com" },
+                    { u.scheme, u.host, u.port, u.target, u.authority })
+    u = assert(T._parse_url("http://127.0.0.1:8080?q"))
+    assert.are.same({ 8080, "/?q", "127.0.0.1:8080" }, { u.port, u.target, u.authority })
+    u = assert(T._parse_url("http://[::1]:81/"))
+    assert.are.same({ "[::1]", "::1", 81 }, { u.host, u.sni, u.port })
+    for _, bad in ipairs({ "ftp://h/", "http://u:p@h/", "http://h:0/", "http://h:99999/", "http:///x",
+                           "http://h/a b", "http://h/\r\n", "//h/x", "http://h:x/" }) do
+      local ok, err = T._parse_url(bad)
+      assert.is_nil(ok, bad)
+      assert.is_string(err, bad)
+    end
+  end)
+end)
