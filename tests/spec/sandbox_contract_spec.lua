@@ -92,10 +92,14 @@ end
 --                                                         UPSTREAM_NOT_IMPLEMENTED are about the upstream's
 --                                                         response, UNAUTHORIZED / UNPROCESSABLE_ENTITY /
 --                                                         NO_PATH_MATCHED_ERROR about the request.
--- A deliberately wrong credential may trip request-side checks (a missing one
--- does: Prism answers 401 without forwarding); what the documented error cases
--- must prove is that the sandbox's *answer* matches the spec, so they assert
--- on response_side() only.
+-- What the documented error cases must prove is that the sandbox's *answer*
+-- matches the spec, so they assert on response_side() only: a deliberately
+-- wrong request may also trip request-side checks. Observed with Prism 5.14.2:
+-- a *wrong* credential trips none (Prism checks that a bearer token / api key
+-- is present, not its value), so it is forwarded and the sandbox's 401 is
+-- validated; a *missing* one is answered 401 by Prism itself (request-side
+-- "Invalid security scheme used" + "UNAUTHORIZED") and never reaches the
+-- sandbox -- check() then fails on the sandbox log, not on the filter.
 local function response_side(list)
   local out = {}
   for _, s in ipairs(list) do
@@ -176,7 +180,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
     local all = prism.violations(h, mark)
     if not r[1] then error(label .. ': ' .. tostring(r[2]), 0) end
     local value, info = r[2], r[3]
-    local details = value == nil and prism_details(info) or ''
+    local details = prism_details(info)
     local flagged = expect and response_side(all) or all
     local msg = ('%s: Prism flagged %d violation(s) (%s):\n  %s%s'):format(label, #flagged,
       describe_result(value, info), table.concat(flagged, '\n  '), details ~= '' and '\n' .. details or '')
@@ -204,8 +208,9 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
     return value, info
   end
 
-  -- One `it` per operation: op is the provision operation name, fn(cl) makes
-  -- the call(s) through check(). The label names the class and operation.
+  -- One `it` per operation: fn(call) makes the call(s), call(...) runs the
+  -- operation with those arguments through check() and returns value, info.
+  -- The label in messages names the class and the operation.
   local function op_case(key, opname, fn, expect)
     local cl_class = ({ docspace = 'PortalUsersApi', outpost_v0 = 'Tenants(v0)', outpost_latest = 'Tenants(latest)',
                         agilicus = 'UsersApi', document360 = 'TeamsApi' })[key]
@@ -668,13 +673,13 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
     it('PortalUsersApi.get_user_by_id: 404 NotFoundError for an unknown user', function()
       check('docspace', 'PortalUsersApi.get_user_by_id(unknown)', function()
         return c.docspace:get_user_by_id('00000000-0000-4000-8000-000000000000')
-      end, { status = 404, class = 'NotFoundError' })
+      end, { status = 404, class = 'NotFoundError' }, 'get_user_by_id')
     end)
 
     it('UsersApi.get_user: 404 NotFoundError for an unknown user', function()
       check('agilicus', 'UsersApi.get_user(unknown)', function()
         return c.agilicus:get_user('ZZZZZZZZZZZZZZZZZZZZZZ')
-      end, { status = 404, class = 'NotFoundError' })
+      end, { status = 404, class = 'NotFoundError' }, 'get_user')
     end)
 
     it('UsersApi.create_user: 409 ConflictError for an email that exists (any case)', function()
@@ -683,7 +688,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
       local u = body.users[1]
       check('agilicus', 'UsersApi.create_user(duplicate)', function()
         return c.agilicus:create_user(B.agilicus_user({ email = u.email:upper(), org_id = u.org_id }))
-      end, { status = 409, class = 'ConflictError' })
+      end, { status = 409, class = 'ConflictError' }, 'create_user')
     end)
 
     it('TeamsApi.v2_teams_post: 400 BadRequestError "Existing team member"', function()
@@ -697,8 +702,26 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
         return c.document360:v2_teams_post({ add_team_account_customer = {
           email_id = first.email_id, invited_by = first.user_id, associated_portal_role_id = portal,
           content_permissions = {} } })
-      end, { status = 400, class = 'BadRequestError' })
+      end, { status = 400, class = 'BadRequestError' }, 'v2_teams_post')
       assert.equals('Existing team member', err.message)
+    end)
+
+    it('Tenants(latest).get: 404 NotFoundError for an unknown tenant', function()
+      check('outpost_latest', 'Tenants(latest).get(unknown)', function()
+        return c.outpost_latest:get({ tenant_id = 'no-such-tenant' })
+      end, { status = 404, class = 'NotFoundError' }, 'get')
+    end)
+
+    it('Tenants(v0).get_token_jwt_context: 404 (APIError) with the admin key: no tenant to infer', function()
+      check('outpost_v0', 'Tenants(v0).get_token_jwt_context(admin key)', function()
+        return c.outpost_v0:get_token_jwt_context()
+      end, { status = 404, class = 'APIError' }, 'get_token_jwt_context')
+    end)
+
+    it('TeamsApi.v2_teams_user_id_get: 400 BadRequestError for an unknown user', function()
+      check('document360', 'TeamsApi.v2_teams_user_id_get(unknown)', function()
+        return c.document360:v2_teams_user_id_get('00000000-0000-4000-8000-000000000000')
+      end, { status = 400, class = 'BadRequestError' }, 'v2_teams_user_id_get')
     end)
 
     it('Tenants(v0).get: 401 UnauthorizedError for a wrong admin key', function()
@@ -706,7 +729,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
         auth = { admin_api_key = 'not-the-admin-key' } })
       check('outpost_v0', 'Tenants(v0).get(wrong key)', function()
         return bad:get({ tenant_id = 'northwind' })
-      end, { status = 401, class = 'UnauthorizedError' })
+      end, { status = 401, class = 'UnauthorizedError' }, 'get')
     end)
 
     it('Tenants(latest).list: 401 UnauthorizedError for a wrong admin key', function()
@@ -714,7 +737,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
         auth = { admin_api_key = 'not-the-admin-key' } })
       check('outpost_latest', 'Tenants(latest).list(wrong key)', function()
         return bad:list()
-      end, { status = 401, class = 'UnauthorizedError' })
+      end, { status = 401, class = 'UnauthorizedError' }, 'list_tenants')
     end)
 
     it('PortalUsersApi.get_portal_users_count: 429 RateLimitedError past a tiny rate limit', function()
@@ -726,7 +749,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
         end)
         local _, err = check('docspace', 'PortalUsersApi.get_portal_users_count(past the limit)', function()
           return c.docspace:get_portal_users_count()
-        end, { status = 429, class = 'RateLimitedError' })
+        end, { status = 429, class = 'RateLimitedError' }, 'get_portal_users_count')
         assert.is_truthy(err.retry_after)
       end)
       sb:admin('PUT', '/ratelimit', { limit = 1000, window = 60 })
