@@ -280,12 +280,9 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
     end)
 
     -- These two document no response body; DocSpace (and the sandbox) still
-    -- send the envelope, with response: null. provision then returns
-    -- json.null where a body-less answer gives true (the Document360 hook
-    -- maps a null result to true, the DocSpace hook does not:
-    -- lua/provision/hooks/docspace.lua unwrap; reported, not a contract matter).
+    -- send the envelope, with response: null, which provision returns as true.
     local function no_result(v)
-      assert(v == true or v == json.null, 'expected true or json.null, got ' .. tostring(v))
+      assert(v == true, 'expected true, got ' .. tostring(v))
     end
 
     op_case('docspace', 'mark_gift_message_as_read', function(call)
