@@ -278,17 +278,55 @@ local ok, err = pcall(function()
       for i = 1, size do batch[i] = get end
       local rounds = math.max(1, N // size)
       for _, r in ipairs(s:perform(batch)) do check(r) end   -- warm: open the connections
-      specs[#specs + 1] = { name = ("perform, batches of %d"):format(size), n = rounds * size, fn = function()
-          for _ = 1, rounds do
-            for _, r in ipairs(s:perform(batch)) do check(r) end
-          end
-        end }
+      local sp = { name = ("perform, batches of %d"):format(size), n = rounds * size, size = size, slowest = 0,
+                   stalls = 0 }
+      sp.fn = function()
+        for _ = 1, rounds do
+          local t0 = core.now()
+          for _, r in ipairs(s:perform(batch)) do check(r) end
+          local dt = core.now() - t0
+          if dt > sp.slowest then sp.slowest = dt end
+          if dt > 0.5 then sp.stalls = sp.stalls + 1 end
+        end
+      end
+      specs[#specs + 1] = sp
     end
     local rows = run_group(specs)
     local st = s:stats()
     s:close()
     report(("(b) concurrent session:perform, unpinned, max_connections = %d (%d connections opened)")
       :format(maxc, st.connections), rows, rows[1])
+    local parts = {}
+    for _, sp in ipairs(specs) do
+      parts[#parts + 1] = ("%d: %.1f ms (%d over 0.5 s)"):format(sp.size, sp.slowest * 1e3, sp.stalls)
+    end
+    io.write("  slowest single perform per batch size, all rounds: ", table.concat(parts, ", "), "\n")
+    io.write("\n")
+  end
+
+  -- (b2) latency of one perform when requests queue for a connection (more
+  -- requests than max_connections): distribution over many batches, since a
+  -- rare stall is what matters here.
+  do
+    local B = 300
+    for _, maxc in ipairs({ 8, 64 }) do
+      local s = assert(core.session({ max_connections = maxc }))
+      local batch = {}
+      for i = 1, 64 do batch[i] = get end
+      for _, r in ipairs(s:perform(batch)) do check(r) end
+      local times, stalls = {}, 0
+      for b = 1, B do
+        local t0 = core.now()
+        for _, r in ipairs(s:perform(batch)) do check(r) end
+        times[b] = (core.now() - t0) * 1e3
+        if times[b] > 500 then stalls = stalls + 1 end
+      end
+      s:close()
+      table.sort(times)
+      io.write(string.format("(b2) %d performs of 64 requests, max_connections = %2d: ms per perform p50 %.2f  p90 %.2f"
+        .. "  p99 %.2f  max %.2f; %d over 0.5 s\n", B, maxc, times[B // 2], times[B * 9 // 10], times[B * 99 // 100],
+        times[B], stalls))
+    end
     io.write("\n")
   end
 
