@@ -588,6 +588,12 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int anchor, in
     int pushed = s != NULL;
     if (s == NULL) s = S->str[i];
     if (s != NULL) EASY_OK(curl_easy_setopt(e, STR_OPTS[i].opt, s));  /* libcurl copies */
+    else if (i == S_CA_PATH) {
+      /* Debian's libcurl has a built-in CA folder, and while one is set it
+       * skips its cached CA store: every new TLS connection then re-reads
+       * the whole bundle (~20 ms of CPU). The bundle holds the same roots. */
+      EASY_OK(curl_easy_setopt(e, CURLOPT_CAPATH, NULL));
+    }
     if (pushed) lua_pop(L, 1);
   }
 
@@ -671,8 +677,15 @@ static void run_transfers(Session *S, Perform *P) {
       }
     }
     if (running == 0) break;
-    mc = curl_multi_poll(S->multi, NULL, 0, 1000, NULL);
-    if (mc != CURLM_OK) break;
+    {
+      /* Wait no longer than libcurl asks: a transfer queued for a free
+       * connection is only woken by its own timer (seen stalling 1 s). */
+      long wait_ms = -1;
+      if (curl_multi_timeout(S->multi, &wait_ms) != CURLM_OK || wait_ms < 0 || wait_ms > 1000) wait_ms = 1000;
+      if (wait_ms == 0) continue;
+      mc = curl_multi_poll(S->multi, NULL, 0, (int)wait_ms, NULL);
+      if (mc != CURLM_OK) break;
+    }
   }
 
   for (i = 0; i < P->n; i++) {
