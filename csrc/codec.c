@@ -197,7 +197,7 @@ static int l_header_value_ok(lua_State *L) {
 static int jwt_segment(lua_State *L, const char *seg, size_t n, const char *what) {
   size_t outn = 0, pos = 0;
   const char *why = "invalid";
-  unsigned char *raw = (unsigned char *)scratch(L, prv_b64_decoded_maxlen(n));
+  unsigned char *raw = (unsigned char *)scratch(L, prv_b64_decoded_maxlen(n) + 1);
   if (n == 0) {
     lua_pop(L, 1);
     lua_pushfstring(L, "malformed JWT: empty %s", what);
@@ -208,6 +208,7 @@ static int jwt_segment(lua_State *L, const char *seg, size_t n, const char *what
     lua_pushfstring(L, "malformed JWT: %s is not base64url (%s)", what, why);
     return 0;
   }
+  raw[outn] = 0;
   if (!prv_json_decode(L, (const char *)raw, outn)) {
     lua_pushfstring(L, "malformed JWT: %s is not JSON (%s)", what, lua_tostring(L, -1));
     lua_remove(L, -2);

@@ -104,6 +104,7 @@ typedef struct {
   struct curl_slist *headers;
   int state;              /* T_* after prepare */
   int in_multi, done;
+  int added;              /* handed to libcurl: it may have sent bytes */
   CURLcode result;
   curl_off_t max_body;
   int body_too_large, headers_too_large, oom;
@@ -617,6 +618,17 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int anchor, in
     EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method));
   }
   if (!has_expect && !add_raw_header(t, "Expect:")) return set_internal(t, "out of memory");
+  {
+    /* libcurl silently re-sends a request whose reused connection died
+     * before any response byte, POST included. A request that is not
+     * idempotent (unless the caller says it is) gets a fresh connection, so
+     * only the caller decides whether to send it again. */
+    int idempotent = is_get || is_head || (mlen == 3 && memcmp(method, "PUT", 3) == 0) ||
+                     (mlen == 6 && memcmp(method, "DELETE", 6) == 0) ||
+                     (mlen == 7 && memcmp(method, "OPTIONS", 7) == 0);
+    if (!idempotent) opt_bool(L, ri, "idempotent", &idempotent);
+    if (!idempotent) EASY_OK(curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L));
+  }
 
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
   EASY_OK(curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t));
@@ -661,6 +673,7 @@ static void run_transfers(Session *S, Perform *P) {
       continue;
     }
     t->in_multi = 1;
+    t->added = 1;
     S->requests++;
   }
 
@@ -874,7 +887,7 @@ static int push_entry(lua_State *L, Transfer *t) {
   const char *kind;
   int early, sent;
   if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return 1; }
-  if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, 0); return 1; }
+  if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, t->added); return 1; }
   if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return 1; }
 
   /* libcurl reports success when the peer closes in the middle of the

@@ -194,9 +194,10 @@ static double dec_strtod(dec_t *d, const char *start, const char *stop) {
   size_t len = (size_t)(stop - start), i;
   char tmp[64];
   double v;
-  if (d->dp == '.') {
-    /* The input is NUL-terminated (a Lua string) and the token is validated,
-     * so strtod stops exactly at stop. */
+  if (d->dp == '.' && stop < d->end) {
+    /* The token is validated and a byte of the buffer follows it, so strtod
+     * stops exactly at stop without reading past the input (which need not
+     * be NUL-terminated: JWT segments are decoded into scratch memory). */
     char *e;
     v = strtod(start, &e);
     if (e == stop) return v;

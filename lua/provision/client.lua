@@ -83,6 +83,10 @@ local function resolve_server(api, opts, gen)
   if url:find("{", 1, true) then
     return nil, "server URL " .. url .. " needs server_variables for its placeholders"
   end
+  local authority = url:match("^%a[%w+.-]*://([^/?#]*)")
+  if authority and authority:find("@", 1, true) then
+    return nil, "server URL must not hold user:password@; give credentials in auth = {...}"
+  end
   return (url:gsub("/+$", ""))
 end
 
@@ -265,13 +269,13 @@ function Client:attempt_request(job)
   local t = job.template
   local req = { method = t.method, url = job.url or t.url, body = t.body, headers = {},
                 timeout = job.call.timeout, connect_timeout = job.call.connect_timeout,
-                max_body = job.call.max_body }
+                max_body = job.call.max_body, idempotent = job.op.idempotent or nil }
   for i, h in ipairs(t.headers) do req.headers[i] = { h[1], h[2] } end
+  if job.redirected and origin(req.url) ~= origin(self.base) then
+    return req -- neither credentials nor caller headers follow a redirect to another origin
+  end
   for _, extra in ipairs({ self.headers or {}, job.call.headers or {} }) do
     for _, h in ipairs(extra) do auth.set_header(req, h[1], h[2]) end
-  end
-  if job.redirected and origin(req.url) ~= origin(self.base) then
-    return req -- credentials never follow a redirect to another origin
   end
   local name, scheme, cred = auth.select(self.api, self.credentials, job.op.security)
   if name then
@@ -336,7 +340,8 @@ function Client:next_step(job, req, resp)
       local loc = resp.headers and resp.headers["location"]
       if loc then
         if loc:sub(1, 1) == "/" then loc = origin(req.url) .. loc end
-        if loc:match("^https?://") then
+        local authority = loc:match("^https?://([^/?#]*)")
+        if authority and not authority:find("@", 1, true) then
           job.redirects = (job.redirects or 0) + 1
           job.redirected, job.url = true, loc
           if status == 303 then

@@ -33,7 +33,10 @@ end
 function Tokens:get(scheme_name, cfg)
   local now = self.time()
   local hit = self.cache[scheme_name]
-  if hit and now < hit.expires_at - EARLY then return hit.token end
+  -- Renew EARLY seconds before expiry, or halfway through a shorter life.
+  if hit and now < hit.expires_at - math.min(EARLY, (hit.expires_at - hit.fetched_at) / 2) then
+    return hit.token
+  end
 
   if type(cfg.client_id) ~= "string" or type(cfg.client_secret) ~= "string" then
     return nil, "OAuth2 client credentials need client_id and client_secret strings"
@@ -67,7 +70,8 @@ function Tokens:get(scheme_name, cfg)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" then
     return nil, "token response has no access_token"
   end
-  self.cache[scheme_name] = { token = doc.access_token, expires_at = expiry(now, doc, doc.access_token) }
+  self.cache[scheme_name] = { token = doc.access_token, fetched_at = now,
+                              expires_at = expiry(now, doc, doc.access_token) }
   return doc.access_token
 end
 

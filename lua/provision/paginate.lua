@@ -60,19 +60,22 @@ function paginate.pages(client, opname, ...)
       if #items < page_size then finished = true end
     elseif paging.kind == "keyset" then
       items = field(result, paging.items) or {}
-      local last = items[#items]
+      -- Pages stay in ascending order when walking backwards, so the next
+      -- cursor is then the first item's key.
+      local edge = items[opts.search_direction == "backwards" and 1 or #items]
       -- A short page ends the walk, measured against the limit the server
       -- says it applied (it may cap the one asked for).
       local applied = type(result) == "table" and tonumber(result[paging.limit and paging.limit.param or ""]) or limit
-      if #items == 0 or (applied and #items < applied) or type(last) ~= "table" or last[paging.key] == nil then
+      if #items == 0 or (applied and #items < applied) or type(edge) ~= "table" or edge[paging.key] == nil
+         or edge[paging.key] == opts[paging.param] then   -- the cursor did not move
         finished = true
       else
-        opts[paging.param] = last[paging.key]
+        opts[paging.param] = edge[paging.key]
       end
     else -- cursor
       items = field(result, paging.items) or {}
       local cursor = field(result, paging.next.field)
-      if type(cursor) ~= "string" or cursor == "" or #items == 0 then
+      if type(cursor) ~= "string" or cursor == "" or #items == 0 or cursor == opts[paging.next.param] then
         finished = true
       else
         opts[paging.next.param] = cursor

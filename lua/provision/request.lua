@@ -40,7 +40,9 @@ local function check_scalar(p, v, what)
     return v
   elseif t == "integer" then
     if vt ~= "number" or math_type(v) ~= "integer" then
-      if vt == "number" and v == math.floor(v) then return format_number(math.floor(v)) end
+      if vt == "number" and v == math.floor(v) and v > -2^63 and v < 2^63 then
+        return string.format("%.0f", v)
+      end
       return nil, "expected an integer, got " .. (vt == "number" and tostring(v) or vt)
     end
     return format_number(v)

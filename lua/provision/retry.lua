@@ -24,6 +24,8 @@ function retry.policy(client_cfg, call_cfg)
   for _, cfg in ipairs({ client_cfg == nil and {} or client_cfg, call_cfg == nil and {} or call_cfg }) do
     if cfg == false then
       p.attempts = 1
+    elseif cfg == true then
+      p.attempts = math.max(p.attempts, retry.defaults.attempts)
     elseif type(cfg) == "number" then
       p.attempts = cfg + 1
     else
@@ -42,11 +44,15 @@ function retry.parse_retry_after(value, now_epoch)
                    Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
   local d, mon, y, h, mi, s = value:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
   if not d or not months[mon] then return nil end
-  -- seconds since epoch of a UTC date, without os.time's local-time view
-  local yy, mm = tonumber(y), months[mon]
-  if mm <= 2 then yy = yy - 1; mm = mm + 12 end
-  local days = 365 * yy + math.floor(yy / 4) - math.floor(yy / 100) + math.floor(yy / 400)
-    + math.floor(153 * (mm - 3) / 5 + 2) + tonumber(d) - 719469
+  -- days since 1970-01-01 of a UTC date (H. Hinnant's days_from_civil),
+  -- without os.time's local-time view
+  local yy, mm, dd = tonumber(y), months[mon], tonumber(d)
+  if mm <= 2 then yy = yy - 1 end
+  local era = math.floor(yy / 400)
+  local yoe = yy - era * 400
+  local doy = math.floor((153 * ((mm + 9) % 12) + 2) / 5) + dd - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
   local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
   local delta = t - (now_epoch or os.time())
   return delta > 0 and delta or 0
@@ -60,7 +66,9 @@ function retry.decide(policy, attempt, method, op, outcome, random)
   local idempotent = idempotent_methods[method] or (op and op.idempotent)
   local retry_after
   if outcome.kind then
-    if outcome.kind == "invalid_argument" or outcome.kind == "too_large" or outcome.kind == "closed" then
+    -- A refused certificate or an oversized answer will not change on a retry.
+    if outcome.kind == "invalid_argument" or outcome.kind == "too_large" or outcome.kind == "closed"
+       or outcome.kind == "tls" then
       return nil, "not retryable"
     end
     if outcome.request_sent ~= false and not idempotent then

@@ -3,6 +3,7 @@
 -- `record, action` (action: "created", "updated", "unchanged", "deleted",
 -- "absent") or `nil, err`.
 local json = require("provision.json")
+local errors = require("provision.errors")
 
 local workflow = {}
 
@@ -95,7 +96,8 @@ function workflow.find_portal_role(teams, title)
   for _, r in ipairs(roles) do
     if lower(r.title) == lower(title) and (r.role_type == nil or r.role_type == 0) then return r end
   end
-  return nil, "Document360 has no portal role titled '" .. tostring(title) .. "'"
+  return nil, errors.new({ kind = "not_found", class = "NotFoundError", operation = "workflow.find_portal_role",
+                           message = "Document360 has no portal role titled '" .. tostring(title) .. "'" })
 end
 
 -- Document360 wants the id of an existing account as `invited_by`: the
@@ -108,7 +110,9 @@ local function inviter(teams, person)
     first = first or member.user_id
     if lower(member.portal_role) == "owner" then return member.user_id end
   end
-  return first or nil, "Document360 has no team account to invite from"
+  if first then return first end
+  return nil, errors.new({ kind = "not_found", class = "NotFoundError", operation = "workflow.ensure_document360_member",
+                           message = "Document360 has no team account to invite from; give person.invited_by" })
 end
 
 -- person: {email, first_name, last_name, portal_role = "Editor",
@@ -156,6 +160,8 @@ end
 ---------------------------------------------------------------- Outpost
 
 local function same_metadata(a, b)
+  if a == json.null then a = nil end   -- Tenant.metadata is nullable
+  if b == json.null then b = nil end
   a, b = a or {}, b or {}
   for k, v in pairs(a) do if b[k] ~= v then return false end end
   for k, v in pairs(b) do if a[k] ~= v then return false end end
@@ -164,10 +170,12 @@ end
 
 -- Looks the tenant up first, so that a re-run with the same metadata
 -- writes nothing; upsert is idempotent anyway.
+-- The older server generation (v0) keeps no metadata: there an existing
+-- tenant is left as it is.
 function workflow.ensure_tenant(tenants, tenant_id, metadata)
   local t, err = tenants:get({ tenant_id = tenant_id })
   if not t and err.status ~= 404 then return nil, err end
-  if t and same_metadata(t.metadata, metadata) then return t, "unchanged" end
+  if t and (tenants.generation == "v0" or same_metadata(t.metadata, metadata)) then return t, "unchanged" end
   local opts = { tenant_id = tenant_id }
   if tenants.generation ~= "v0" and metadata then opts.params = { metadata = metadata } end
   local saved, uerr = tenants:upsert(opts)

@@ -243,6 +243,21 @@ describe("operation executor", function()
       assert.are.equal("Bearer " .. want, r.headers.authorization)
       assert.are.equal(2, api.tokens.fetches)
     end)
+
+    it("keeps a short-lived OAuth2 token for half its life", function()
+      local creds = { oauth2 = { token_url = echo2.url .. "/oauth/token?ttl=20", client_id = "cid",
+                                 client_secret = SECRET } }
+      local api = assert(provision.PortalUsersApi({ server = echo.url, auth = creds }))
+      for _ = 1, 5 do assert(api:get_portal_users_count()) end
+      assert.are.equal(1, api.tokens.fetches)
+    end)
+
+    it("refuses credentials in the server URL", function()
+      local c, err = provision.UsersApi({ server = "http://svc:" .. SECRET .. "@127.0.0.1:1/x" })
+      assert.is_nil(c)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.is_nil(tostring(err):find(SECRET, 1, true))
+    end)
   end)
 
   describe("results and errors", function()
@@ -362,11 +377,13 @@ describe("operation executor", function()
       local r, err = api:get_user("u")
       assert.is_nil(r)
       assert.are.equal(302, err.status)
-      local follow = agilicus({ follow_redirects = 3,
+      local follow = agilicus({ follow_redirects = 3, headers = { { "X-Org-Api-Key", SECRET } },
         server = echo.url .. "/redirect?to=" .. target:gsub(":", "%%3A"):gsub("/", "%%2F") .. "#" })
-      local got = assert(follow:get_user("u"))
+      local got = assert(follow:get_user("u", { _call = { headers = { { "X-Call-Key", SECRET } } } }))
       assert.are.equal("/landed", got.path)
       assert.is_nil(got.headers.authorization)
+      assert.is_nil(got.headers["x-org-api-key"])
+      assert.is_nil(got.headers["x-call-key"])
     end)
   end)
 

@@ -207,4 +207,13 @@ describe("core percent-encoding", function()
     assert.is_false(core.header_value_ok("a\rb"))
     assert.is_false(core.header_value_ok("a\0b"))
   end)
+
+  it("refuses a JWT whose payload is not an object, even a bare number", function()
+    for _, payload in ipairs({ "12", "1.5", "[1]", "\"x\"", "null" }) do
+      local tok = core.b64url_encode('{"alg":"HS256"}') .. "." .. core.b64url_encode(payload) .. ".sig"
+      local p, err = core.jwt_decode(tok)
+      assert.is_nil(p)
+      assert.is_truthy(err:find("not a JSON object", 1, true), err)
+    end
+  end)
 end)

@@ -67,8 +67,12 @@ describe("provision against the sandbox", function()
 
     it("does not repeat a POST whose answer was lost: the user exists once", function()
       local c = clients()
+      -- warm a kept-alive connection first: libcurl would silently re-send a
+      -- request whose reused connection died, POST included
+      assert(c.agilicus:list_users({ org_id = ORG, limit = 1 }))
       fault({ method = "POST", path = "/agilicus/users", sequence = { "close_after" } })
       local r, err = c.agilicus:create_user({ email = "lost.answer@northwind.example", org_id = ORG })
+      assert.are.equal(1, #log("POST"))
       assert.is_nil(r)
       assert.are.equal("network", err.kind)
       assert.is_true(err.request_sent)
@@ -147,6 +151,20 @@ describe("provision against the sandbox", function()
       assert.are.equal(#all, #paged)
       assert.is_true(#paged > 8)
       for i = 2, #paged do assert.is_true(paged[i - 1].email < paged[i].email) end
+    end)
+
+    it("walks Agilicus users backwards without repeating the page edges", function()
+      local c = clients()
+      local all = assert(c.agilicus:collect("list_users", { org_id = ORG }))
+      local back = assert(c.agilicus:collect("list_users", { org_id = ORG, limit = 4,
+                                                              search_direction = "backwards",
+                                                              previous_email = "zzz@northwind.example" }))
+      local seen = {}
+      for _, u in ipairs(back) do
+        assert.is_nil(seen[u.id], "repeated " .. u.email)
+        seen[u.id] = true
+      end
+      assert.are.equal(#all, #back)
     end)
 
     it("walks Document360 team accounts by skip/take", function()
@@ -233,6 +251,13 @@ describe("provision against the sandbox", function()
       changed.portal_role = "Reader"
       assert(workflow.ensure_document360_member(c.d360, person))
       assert.are.equal("updated", select(2, workflow.ensure_document360_member(c.d360, changed)))
+    end)
+
+    it("handles a tenant whose metadata is null", function()
+      local c = clients()
+      assert(c.outpost:upsert({ tenant_id = "bare" }))
+      assert.are.equal("updated", select(2, workflow.ensure_tenant(c.outpost, "bare", { email = "x@y.example" })))
+      assert.are.equal("unchanged", select(2, workflow.ensure_tenant(c.outpost, "bare", { email = "x@y.example" })))
     end)
 
     it("removal is safe to repeat", function()

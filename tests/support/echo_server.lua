@@ -53,7 +53,8 @@ local function serve(c)
     if path == "/oauth/token" then
       tokens_issued = tokens_issued + 1
       respond(c, 200, { ["Content-Type"] = "application/json" }, cjson.encode({
-        access_token = "at-" .. tokens_issued, token_type = "Bearer", expires_in = 3600,
+        access_token = "at-" .. tokens_issued, token_type = "Bearer",
+        expires_in = tonumber(query:match("ttl=(%d+)")) or 3600,
         seen_authorization = headers["authorization"] ~= nil, seen_body = body }))
     elseif want and headers["authorization"] ~= "Bearer " .. want then
       respond(c, 401, { ["Content-Type"] = "application/json" }, '{"error":"token expired"}')
