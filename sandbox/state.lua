@@ -15,8 +15,12 @@ Store.__index = Store
 
 local function email_of(p, domain)
   if p.email then return p.email end
+  local ascii = { ["á"] = "a", ["à"] = "a", ["ä"] = "a", ["å"] = "a", ["é"] = "e", ["è"] = "e",
+                  ["í"] = "i", ["ó"] = "o", ["ö"] = "o", ["ø"] = "o", ["ú"] = "u", ["ü"] = "u",
+                  ["ñ"] = "n", ["ç"] = "c" }
   local function clean(s)
-    return (s:lower():gsub("é", "e"):gsub("á", "a"):gsub("'", ""):gsub("[^%w%-]", ""))
+    s = s:lower():gsub("[\xC3][\x80-\xBF]", function(ch) return ascii[ch] or "" end)
+    return (s:gsub("'", ""):gsub("[^%w%-]", ""))
   end
   return clean(p.first) .. "." .. clean(p.last) .. "@" .. domain
 end
