@@ -6,8 +6,15 @@ local errors = require("provision.errors")
 
 local auth = {}
 
+-- Scheme names are few and fixed: remember their snake_case spelling.
+local snake_names = {}
 local function snake(name)
-  return (name:gsub("(%l)(%u)", "%1_%2"):gsub("[%-%s]", "_"):lower())
+  local s = snake_names[name]
+  if not s then
+    s = name:gsub("(%l)(%u)", "%1_%2"):gsub("[%-%s]", "_"):lower()
+    snake_names[name] = s
+  end
+  return s
 end
 
 -- The credential configured for one scheme, or nil.

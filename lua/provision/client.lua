@@ -131,6 +131,7 @@ function client.new(api, opts)
     random = opts.random or math.random,
   }, Client)
   self.tokens = Tokens.new(transport)
+  self.policy = retry.policy(self.retries)
   return self
 end
 
@@ -313,7 +314,7 @@ function Client:prepare(opname, ...)
   if not template then return nil, err end
   return {
     op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
-    policy = retry.policy(self.retries, call.retries),
+    policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
   }
 end
 
