@@ -121,7 +121,6 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
   local px = {}        -- key -> Prism proxy handle
   local c = {}         -- key -> provision client
   local S = {}         -- ids handed out by the sandbox, filled as the cases run
-  local started_at
 
   local specs = {
     docspace = { spec = 'docspace.seed', upstream = 'docspace' },
@@ -138,7 +137,6 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
   local sandbox_op = { outpost_latest = { list = 'list_tenants' } }
 
   setup(function()
-    started_at = os.time()
     sb = sandbox.start()
     for key, s in pairs(specs) do
       px[key] = prism.proxy(prism.spec(s.spec), sb[s.upstream],
@@ -752,9 +750,5 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
       sb:admin('PUT', '/ratelimit', { limit = 1000, window = 60 })
       if not ok then error(e, 0) end
     end)
-  end)
-
-  it('runs within a minute', function()
-    assert.is_true(os.time() - started_at < 60, 'took ' .. (os.time() - started_at) .. ' s')
   end)
 end)
