@@ -1,5 +1,5 @@
 -- The rockspec builds and installs the module offline into a private tree,
--- from which `require "provision"` works in any folder.
+-- from which `require "provision"` and bin/provision work in any folder.
 describe("luarocks", function()
   it("installs provision from rockspec/provision-scm-1.rockspec", function()
     local tree = os.tmpname()
@@ -18,5 +18,10 @@ describe("luarocks", function()
     local out = io.popen(probe):read("a")
     assert.is_truthy(out:find("https://api.agilicus.com", 1, true), out)
     assert.is_truthy(out:find(tree .. "/lib/lua/5.4/provision/core.so", 1, true), out)
+    -- the command line is installed too, and runs from the rock's paths
+    local cli = ("cd /tmp && eval \"$(luarocks --lua-version=5.4 --tree='%s' path)\" && '%s/bin/provision' apis 2>&1")
+      :format(tree, tree)
+    local listing = io.popen(cli):read("a")
+    assert.is_truthy(listing:find("UsersApi", 1, true), listing)
   end)
 end)
