@@ -14,6 +14,7 @@ local provision = require("provision")
 local core = require("provision.core")
 local json = require("provision.json")
 local auth = require("provision.auth")
+local client_mod = require("provision.client")
 local args = require("provision.cli.args")
 local settings = require("provision.cli.settings")
 local util = require("provision.cli.util")
@@ -64,18 +65,9 @@ end
 
 -- Operations of an API for a generation (Outpost), and the generation used.
 local function operations(api, generation)
-  if api.generations then
-    local g = generation or api.default_generation
-    local gen = api.generations[g]
-    if not gen then
-      local names = {}
-      for k in pairs(api.generations) do names[#names + 1] = k end
-      table.sort(names)
-      usage("unknown generation '%s' for %s (one of: %s)", tostring(g), api.api, table.concat(names, ", "))
-    end
-    return gen.operations, g
-  end
-  return api.operations, nil
+  local ops, g = client_mod.select_operations(api, generation)
+  if not ops then usage("%s: %s", api.api, g) end
+  return ops, g
 end
 
 local function op_names(ops)

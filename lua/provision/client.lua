@@ -469,4 +469,5 @@ function Client:operations()
 end
 
 client.Client = Client
+client.select_operations = select_operations
 return client
