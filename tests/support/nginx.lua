@@ -57,42 +57,9 @@ local socket = require "socket"
 local M = {}
 local running = {}   -- servers started and not yet stopped
 
-local function sh(cmd)
-  local ok, _, code = os.execute(cmd)
-  return ok == true or ok == 0, code
-end
-
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function alive(pid) return sh("kill -0 " .. pid .. " 2>/dev/null") end
+local proc = require "support.proc"
+local sh, capture, write_file, read_file, quote, free_port, alive =
+  proc.sh, proc.capture, proc.write_file, proc.read_file, proc.quote, proc.free_port, proc.alive
 
 local function make_certs(dir)
   local q = quote

@@ -51,53 +51,11 @@ local function repo_root()
 end
 M.root = repo_root()
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
+local proc = require "support.proc"
+local sh, capture, write_file, read_file, quote, exists, free_port, alive =
+  proc.sh, proc.capture, proc.write_file, proc.read_file, proc.quote, proc.exists, proc.free_port, proc.alive
 
-local function capture(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(data))
-  assert(f:close())
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
-local function alive(pid) return sh("kill -0 " .. pid .. " 2>/dev/null") end
-
-local function my_pid()
-  local s = read_file("/proc/self/stat")
-  return s and tonumber(s:match("^(%d+)"))
-end
+local my_pid = proc.my_pid
 
 -- Debian ships the modules in /usr/lib/nginx/modules and says how to load them
 -- in /usr/share/nginx/modules-available/mod-http-*.conf (paths relative to
