@@ -3,18 +3,35 @@
  *
  * A session userdata owns one multi handle (connection cache: keep-alive)
  * and one share handle (DNS cache and TLS sessions). Every request, alone or
- * in a list, runs on that multi handle.
+ * in a list, runs on that multi handle, as part of a "batch".
+ *
+ * A batch userdata owns the easy handles, header lists and buffers of one
+ * request()/perform()/start(). perform() is start + step until done +
+ * results; start() hands the batch to the caller, who drives it with
+ * step()/wait_info() from its own event loop. Several batches may be live on
+ * one session: whichever batch drives the multi handle, a finished transfer
+ * is routed to its own batch through CURLINFO_PRIVATE (its Transfer, which
+ * points back at its Batch).
  *
  * Rules this file keeps:
- *  - No Lua call ever happens while a transfer is inside the multi handle:
- *    all Lua input is read before curl_multi_add_handle, all Lua tables are
- *    built after curl_multi_remove_handle. The write/header callbacks only
- *    append to malloc'd buffers and enforce the size caps there.
+ *  - No Lua call ever happens inside a libcurl call: all Lua input of a batch
+ *    is read before curl_multi_add_handle, the write/header callbacks only
+ *    append to malloc'd buffers (and enforce the size caps there), and Lua
+ *    tables are built only for transfers already removed from the multi
+ *    handle. Between calls transfers stay in the multi handle; the Lua
+ *    strings libcurl does not copy (POSTFIELDS) are anchored in a table the
+ *    batch holds through a registry reference, which also keeps the session
+ *    alive while the batch is.
  *  - Every C resource is owned by a userdata created (with its metatable)
- *    before the resource: the session owns the multi/share handles and the
- *    copied settings, a "perform state" userdata owns the easy handles,
- *    header lists and buffers of one call. A Lua error anywhere (bad argument,
- *    out of memory) therefore leaks nothing: __gc frees it.
+ *    before the resource. A Lua error anywhere (bad argument, out of memory)
+ *    therefore leaks nothing: __gc frees it.
+ *  - A session knows its live batches (those with transfers in its multi
+ *    handle); closing the session first takes their transfers out (they end
+ *    as "closed" errors) and detaches them, so no batch keeps a dangling
+ *    pointer. A batch's __gc/__close (one idempotent closer) takes its own
+ *    transfers out of the multi handle if the session is still open.
+ *  - Finalizers may run at any Lua allocation: no list of transfers or
+ *    batches is walked across a Lua allocation.
  *  - The only global is the pthread_once guard around curl_global_init.
  */
 #include "core.h"
@@ -26,9 +43,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define SESSION_MT "provision.session"
-#define PERFORM_MT "provision.perform"
+#define BATCH_MT "provision.batch"
 #define HEADERS_MT "provision.headers"
 #define ERROR_MT "provision.http_error"
 
@@ -57,10 +77,14 @@ static const struct { const char *name; CURLoption opt; } STR_OPTS[S_COUNT] = {
   { "user_agent", CURLOPT_USERAGENT },
 };
 
+typedef struct Batch Batch;
+
 typedef struct {
   CURLM *multi;
   CURLSH *share;
   int closed;
+  Batch *batches;         /* live batches: their unfinished transfers are in multi */
+  long wide_fds;          /* open libcurl sockets numbered >= FD_SETSIZE (fdset cannot list them) */
   double connect_timeout, timeout;
   int verify;
   curl_off_t max_body;
@@ -98,13 +122,16 @@ static void buf_free(Buf *b) {
 /* ---- one transfer --------------------------------------------------------- */
 
 enum { T_NONE, T_INVALID, T_INTERNAL, T_READY };
+enum { STOP_NONE, STOP_ABORTED, STOP_CLOSED };  /* why a transfer was taken out unfinished */
 
 typedef struct {
+  Batch *batch;
   CURL *easy;
   struct curl_slist *headers;
   int state;              /* T_* after prepare */
   int in_multi, done;
   int added;              /* handed to libcurl: it may have sent bytes */
+  int stopped;            /* STOP_*: cancelled or its session closed before it finished */
   CURLcode result;
   curl_off_t max_body;
   int body_too_large, headers_too_large, oom;
@@ -117,11 +144,16 @@ typedef struct {
   char errbuf[CURL_ERROR_SIZE];
 } Transfer;
 
-/* Per call state: owns the easy handles of one request()/perform(). */
-typedef struct {
-  size_t n;
+/* One request()/perform()/start(): owns the easy handles of its transfers. */
+struct Batch {
+  Session *S;             /* set while attached: some transfer is in S->multi */
+  Batch *prev, *next;     /* S->batches */
+  int ref;                /* registry: {session=, anchored strings} then {results=} */
+  int released;           /* closed: C resources freed, methods answer "closed" */
+  int have_results;
+  size_t n, pending;      /* pending: transfers in the multi handle, unfinished */
   Transfer t[1];
-} Perform;
+};
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   Transfer *t = (Transfer *)ud;
@@ -166,16 +198,6 @@ static void transfer_release(Transfer *t) {
   buf_free(&t->hdr);
 }
 
-static void perform_release(Perform *P) {
-  size_t i;
-  for (i = 0; i < P->n; i++) transfer_release(&P->t[i]);
-}
-
-static int perform_gc(lua_State *L) {
-  Perform *P = (Perform *)luaL_checkudata(L, 1, PERFORM_MT);
-  perform_release(P);
-  return 0;
-}
 
 /* ---- error objects -------------------------------------------------------- */
 
@@ -261,10 +283,143 @@ static long seconds_to_ms(double s) {
   return (long)(ms + 0.5);
 }
 
+static int set_internal(Transfer *t, const char *msg);
+
+/* ---- the transfer engine (no Lua in here) --------------------------------- */
+
+/* Sockets libcurl opens for connections: counted when curl_multi_fdset
+ * cannot report them (numbered >= FD_SETSIZE), so wait_info can say so. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+  Session *S = (Session *)ud;
+  curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+  (void)purpose;
+  if (fd != CURL_SOCKET_BAD && fd >= FD_SETSIZE) S->wide_fds++;
+  return fd;
+}
+
+static int on_close_socket(void *ud, curl_socket_t fd) {
+  Session *S = (Session *)ud;
+  if (fd >= FD_SETSIZE && S->wide_fds > 0) S->wide_fds--;
+  return close(fd);
+}
+
+static void batch_unlink(Batch *B) {
+  Session *S = B->S;
+  if (S == NULL) return;
+  if (B->prev) B->prev->next = B->next;
+  else S->batches = B->next;
+  if (B->next) B->next->prev = B->prev;
+  B->prev = B->next = NULL;
+  B->S = NULL;
+}
+
+/* Take t out of the multi handle (it finished, failed or is being stopped);
+ * the batch leaves the session's list with its last transfer. */
+static void transfer_out(Session *S, Transfer *t) {
+  Batch *B = t->batch;
+  curl_multi_remove_handle(S->multi, t->easy);
+  curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
+  t->in_multi = 0;
+  if (B->pending > 0) B->pending--;
+  if (B->pending == 0) batch_unlink(B);
+}
+
+static void transfer_info(Session *S, Transfer *t) {
+  CURL *e = t->easy;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
+  curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &t->http_version);
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &t->num_connects);
+  curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &t->local_port);
+  curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t->total_us);
+  curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &t->pretransfer_us);
+  S->connections += t->num_connects;
+}
+
+/* Stop an unfinished transfer (cancel, session close): read what it did so
+ * far (pre-transfer time decides request_sent), then take it out. */
+static void transfer_stop(Session *S, Transfer *t, int why) {
+  if (!t->in_multi) return;
+  transfer_info(S, t);
+  t->stopped = why;
+  t->done = 1;
+  transfer_out(S, t);
+}
+
+/* The transfer failed inside libcurl's multi machinery (not its own error). */
+static void transfer_fail(Session *S, Transfer *t, const char *msg) {
+  if (!t->in_multi) return;
+  set_internal(t, msg);
+  transfer_out(S, t);
+}
+
+/* Route every finished transfer of the multi handle to its own batch. */
+static void drain(Session *S) {
+  CURLMsg *m;
+  int msgs;
+  while ((m = curl_multi_info_read(S->multi, &msgs)) != NULL) {
+    char *priv = NULL;
+    Transfer *t;
+    if (m->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+    t = (Transfer *)(void *)priv;
+    if (t == NULL || !t->in_multi || t->done) continue;
+    t->result = m->data.result;
+    t->done = 1;
+    transfer_info(S, t);
+    transfer_out(S, t);
+  }
+}
+
+/* Take every unfinished transfer of B out of its session's multi handle. */
+static void batch_detach(Batch *B, int why) {
+  Session *S = B->S;
+  size_t i;
+  if (S == NULL) return;
+  for (i = 0; i < B->n && B->S != NULL; i++) transfer_stop(S, &B->t[i], why);
+  batch_unlink(B);   /* no-op unless a transfer was not in the multi after all */
+}
+
+static void batch_fail(Batch *B, const char *msg) {
+  Session *S = B->S;
+  size_t i;
+  if (S == NULL) return;
+  for (i = 0; i < B->n && B->S != NULL; i++) transfer_fail(S, &B->t[i], msg);
+  batch_unlink(B);
+}
+
+/* Drive the session's multi handle on behalf of B: perform, then (while B is
+ * unfinished) at most one wait of up to wait_ms, bounded by libcurl's own
+ * timer, then perform again. Other batches' transfers progress too. Returns
+ * 1 when every transfer of B is done. */
+static int batch_drive(Batch *B, long wait_ms) {
+  Session *S = B->S;
+  int running = 0;
+  CURLMcode mc;
+  if (S == NULL || B->pending == 0) return 1;
+  mc = curl_multi_perform(S->multi, &running);
+  if (mc == CURLM_OK) {
+    drain(S);
+    if (B->pending == 0) return 1;
+    if (running > 0 && wait_ms > 0) {
+      /* Wait no longer than libcurl asks: a transfer queued for a free
+       * connection is only woken by its own timer (seen stalling 1 s). */
+      long t = -1;
+      if (curl_multi_timeout(S->multi, &t) == CURLM_OK && t >= 0 && t < wait_ms) wait_ms = t;
+      if (wait_ms > 0) mc = curl_multi_poll(S->multi, NULL, 0, (int)wait_ms, NULL);
+      if (mc == CURLM_OK) mc = curl_multi_perform(S->multi, &running);
+      if (mc == CURLM_OK) drain(S);
+    }
+  }
+  if (mc != CURLM_OK) batch_fail(B, curl_multi_strerror(mc));
+  else if (B->pending > 0 && running == 0) batch_fail(B, "transfer did not finish");
+  return B->pending == 0;
+}
+
 /* ---- session ------------------------------------------------------------- */
 
 static void session_release(Session *S) {
   int i;
+  while (S->batches) batch_detach(S->batches, STOP_CLOSED);
   if (S->multi) { curl_multi_cleanup(S->multi); S->multi = NULL; }
   if (S->share) { curl_share_cleanup(S->share); S->share = NULL; }
   for (i = 0; i < S_COUNT; i++) {
@@ -644,6 +799,10 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int anchor, in
   EASY_OK(curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t));
   EASY_OK(curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L));
   EASY_OK(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
+  EASY_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket));
+  EASY_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)S));
+  EASY_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket));
+  EASY_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)S));
   EASY_OK(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, seconds_to_ms(connect_timeout)));
   EASY_OK(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, seconds_to_ms(timeout)));
   EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L));
@@ -656,15 +815,11 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int anchor, in
 
 /* ---- running transfers ---------------------------------------------------- */
 
-/* No Lua call in here: transfers are inside the multi handle. */
-static void run_transfers(Session *S, Perform *P) {
+/* Hand B's prepared transfers to the session's multi handle. No Lua call. */
+static void batch_attach(Session *S, Batch *B) {
   size_t i;
-  int running = 0, msgs;
-  CURLMcode mc = CURLM_OK;
-  CURLMsg *m;
-
-  for (i = 0; i < P->n; i++) {
-    Transfer *t = &P->t[i];
+  for (i = 0; i < B->n; i++) {
+    Transfer *t = &B->t[i];
     if (t->state != T_READY) continue;
     if (curl_easy_setopt(t->easy, CURLOPT_SHARE, S->share) != CURLE_OK ||
         curl_multi_add_handle(S->multi, t->easy) != CURLM_OK) {
@@ -674,51 +829,15 @@ static void run_transfers(Session *S, Perform *P) {
     }
     t->in_multi = 1;
     t->added = 1;
+    B->pending++;
     S->requests++;
   }
-
-  for (;;) {
-    mc = curl_multi_perform(S->multi, &running);
-    if (mc != CURLM_OK) break;
-    while ((m = curl_multi_info_read(S->multi, &msgs)) != NULL) {
-      if (m->msg == CURLMSG_DONE) {
-        char *priv = NULL;
-        Transfer *t;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-        t = (Transfer *)(void *)priv;
-        if (t) { t->result = m->data.result; t->done = 1; }
-      }
-    }
-    if (running == 0) break;
-    {
-      /* Wait no longer than libcurl asks: a transfer queued for a free
-       * connection is only woken by its own timer (seen stalling 1 s). */
-      long wait_ms = -1;
-      if (curl_multi_timeout(S->multi, &wait_ms) != CURLM_OK || wait_ms < 0 || wait_ms > 1000) wait_ms = 1000;
-      if (wait_ms == 0) continue;
-      mc = curl_multi_poll(S->multi, NULL, 0, (int)wait_ms, NULL);
-      if (mc != CURLM_OK) break;
-    }
-  }
-
-  for (i = 0; i < P->n; i++) {
-    Transfer *t = &P->t[i];
-    CURL *e = t->easy;
-    if (!t->in_multi) continue;
-    curl_multi_remove_handle(S->multi, e);
-    curl_easy_setopt(e, CURLOPT_SHARE, NULL);
-    t->in_multi = 0;
-    if (!t->done) {
-      set_internal(t, mc != CURLM_OK ? curl_multi_strerror(mc) : "transfer did not finish");
-      continue;
-    }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
-    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &t->http_version);
-    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &t->num_connects);
-    curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &t->local_port);
-    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t->total_us);
-    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &t->pretransfer_us);
-    S->connections += t->num_connects;
+  if (B->pending > 0) {
+    B->S = S;
+    B->prev = NULL;
+    B->next = S->batches;
+    if (S->batches) S->batches->prev = B;
+    S->batches = B;
   }
 }
 
@@ -890,6 +1009,22 @@ static int push_entry(lua_State *L, Transfer *t) {
   if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, t->added); return 1; }
   if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return 1; }
 
+  /* Taken out unfinished (cancel, session close): sent once it had passed
+   * libcurl's pre-transfer point (conservatively: maybe only partly). */
+  if (t->stopped != STOP_NONE) {
+    if (t->stopped == STOP_CLOSED) push_err(L, "closed", "session closed before the transfer finished", -1, t->added && t->pretransfer_us > 0);
+    else push_err(L, "aborted", "transfer cancelled", -1, t->added && t->pretransfer_us > 0);
+    if (t->status > 0) {
+      lua_pushinteger(L, t->status);
+      lua_setfield(L, -2, "status");
+    }
+    lua_pushinteger(L, t->num_connects);
+    lua_setfield(L, -2, "new_connections");
+    lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
+    lua_setfield(L, -2, "time");
+    return 1;
+  }
+
   /* libcurl reports success when the peer closes in the middle of the
    * header block; that answer is incomplete, not an empty 200. */
   if (t->result == CURLE_OK && !t->headers_complete) {
@@ -959,42 +1094,93 @@ static int push_entry(lua_State *L, Transfer *t) {
   return 0;
 }
 
-/* Run n requests. single: the request table is at index 2; else the list. */
-static int execute(lua_State *L, int single) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
-  size_t n, i;
-  Perform *P;
-  int state_idx, anchor, out;
+/* ---- batches ------------------------------------------------------------- */
 
-  if (S->closed) return push_closed(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
+/* The one idempotent closer of a batch (__gc, __close, close(), and the end
+ * of request()/perform()): takes its unfinished transfers out of the multi
+ * handle if the session is still open, frees every C resource, drops the
+ * registry reference. */
+static void batch_close(lua_State *L, Batch *B) {
+  size_t i;
+  batch_detach(B, STOP_ABORTED);
+  for (i = 0; i < B->n; i++) transfer_release(&B->t[i]);
+  if (B->ref != LUA_NOREF && B->ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, B->ref);
+  B->ref = LUA_NOREF;
+  B->released = 1;
+}
+
+static int batch_gc(lua_State *L) {
+  Batch *B = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  batch_close(L, B);
+  return 0;
+}
+
+/* Session at index 1, the request (single) or the list at index 2. Pushes the
+ * batch userdata and its anchor table; returns the batch, or NULL when
+ * reading the requests (metamethods) closed the session. Invalid entries are
+ * kept in place; the valid ones are in the multi handle, not yet performed. */
+static Batch *batch_new(lua_State *L, Session *S, int single) {
+  size_t n, i, size;
+  Batch *B;
+  int anchor;
   n = single ? 1 : (size_t)prv_rawlen(L, 2);
-  if (n > 100000) return luaL_error(L, "too many requests in one perform (%d)", (int)n);
-
-  P = (Perform *)prv_newuserdata(L, offsetof(Perform, t) + (n ? n : 1) * sizeof(Transfer));
-  memset(P, 0, offsetof(Perform, t) + (n ? n : 1) * sizeof(Transfer));
-  prv_setmetatable(L, PERFORM_MT);
-  P->n = n;
-  state_idx = lua_gettop(L);
-  lua_createtable(L, (int)(3 * n), 0);
+  if (n > 100000) luaL_error(L, "too many requests in one perform (%d)", (int)n);
+  size = offsetof(Batch, t) + (n ? n : 1) * sizeof(Transfer);
+  B = (Batch *)prv_newuserdata(L, size);
+  memset(B, 0, size);
+  B->ref = LUA_NOREF;
+  B->n = n;
+  for (i = 0; i < n; i++) B->t[i].batch = B;
+  prv_setmetatable(L, BATCH_MT);
+  lua_createtable(L, (int)(3 * n), 1);
   anchor = lua_gettop(L);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, anchor, "session");       /* the batch keeps its session alive */
+  lua_pushvalue(L, anchor);
+  B->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   for (i = 0; i < n; i++) {
     if (single) lua_pushvalue(L, 2);
     else lua_rawgeti(L, 2, (int)i + 1);
-    prepare(L, S, &P->t[i], lua_gettop(L), anchor, (int)i + 1);
+    prepare(L, S, &B->t[i], lua_gettop(L), anchor, (int)i + 1);
     lua_settop(L, anchor);
   }
   /* Reading the requests may have run Lua code (metamethods) that closed
    * the session. */
-  if (S->closed) { perform_release(P); return push_closed(L); }
+  if (S->closed) return NULL;
+  batch_attach(S, B);
+  return B;
+}
 
-  run_transfers(S, P);
+/* Push the list of entries (B done); frees each transfer as it goes. */
+static void push_results(lua_State *L, Batch *B) {
+  size_t i;
+  int out;
+  lua_createtable(L, (int)B->n, 0);
+  out = lua_gettop(L);
+  for (i = 0; i < B->n; i++) {
+    push_entry(L, &B->t[i]);
+    lua_rawseti(L, out, (int)i + 1);
+    transfer_release(&B->t[i]);
+  }
+}
+
+/* request()/perform(): start, step until done, results. single: the request
+ * table is at index 2; else the list. */
+static int execute(lua_State *L, int single) {
+  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Batch *B;
+
+  if (S->closed) return push_closed(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  B = batch_new(L, S, single);              /* 3: batch, 4: anchor */
+  if (B == NULL) { batch_close(L, (Batch *)lua_touserdata(L, 3)); return push_closed(L); }
+  while (!batch_drive(B, 1000)) {}
 
   if (single) {
-    int failed = push_entry(L, &P->t[0]);
-    perform_release(P);
+    int failed = push_entry(L, &B->t[0]);
+    batch_close(L, B);
     if (failed) {
       lua_pushnil(L);
       lua_insert(L, -2);
@@ -1002,27 +1188,162 @@ static int execute(lua_State *L, int single) {
     }
     return 1;
   }
-  lua_createtable(L, (int)n, 0);
-  out = lua_gettop(L);
-  for (i = 0; i < n; i++) {
-    push_entry(L, &P->t[i]);
-    lua_rawseti(L, out, (int)i + 1);
-    transfer_release(&P->t[i]);
-  }
-  (void)state_idx;
+  push_results(L, B);
+  batch_close(L, B);
   return 1;
 }
 
 static int session_request(lua_State *L) { return execute(L, 1); }
 static int session_perform(lua_State *L) { return execute(L, 0); }
 
+/* session:start(list) -> batch: the transfers are in the multi handle and
+ * have had one curl_multi_perform; nothing waits. */
+static int session_start(lua_State *L) {
+  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Batch *B;
+  if (S->closed) return push_closed(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  B = batch_new(L, S, 0);                   /* 3: batch, 4: anchor */
+  if (B == NULL) { batch_close(L, (Batch *)lua_touserdata(L, 3)); return push_closed(L); }
+  batch_drive(B, 0);
+  lua_settop(L, 3);
+  return 1;
+}
+
+static Batch *check_batch(lua_State *L) {
+  return (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+}
+
+static int batch_closed(lua_State *L) {
+  lua_pushnil(L);
+  push_err(L, "closed", "batch is closed", -1, 0);
+  return 2;
+}
+
+static int batch_done(const Batch *B) { return B->S == NULL || B->pending == 0; }
+
+/* batch:step([timeout_s]) -> true when all of this batch's transfers are done */
+static int batch_step(lua_State *L) {
+  Batch *B = check_batch(L);
+  double timeout = 0.0;
+  if (!lua_isnoneornil(L, 2)) {
+    timeout = (double)luaL_checknumber(L, 2);
+    if (!(timeout >= 0.0)) return luaL_argerror(L, 2, "timeout must be a number >= 0");
+  }
+  if (B->released) return batch_closed(L);
+  lua_pushboolean(L, batch_drive(B, timeout > 0.0 ? seconds_to_ms(timeout) : 0));
+  return 1;
+}
+
+/* batch:wait_info() -> {fds = {{fd=, read=, write=}, ...}, timeout = s, complete = b} */
+static int batch_wait_info(lua_State *L) {
+  Batch *B = check_batch(L);
+  Session *S;
+  fd_set rd, wr, ex;
+  int maxfd = -1, fd, k = 0, complete = 1;
+  long ms = -1;
+  double timeout;
+  if (B->released) return batch_closed(L);
+  FD_ZERO(&rd);
+  FD_ZERO(&wr);
+  FD_ZERO(&ex);
+  S = B->S;
+  if (!batch_done(B)) {
+    if (curl_multi_fdset(S->multi, &rd, &wr, &ex, &maxfd) != CURLM_OK) maxfd = -1;
+    if (curl_multi_timeout(S->multi, &ms) != CURLM_OK) ms = -1;
+    complete = S->wide_fds == 0;
+  } else {
+    ms = 0;
+  }
+  /* No timer (-1) or a long one: come back within 1 s anyway, as perform
+   * does; when some socket could not be listed, within 10 ms. */
+  if (ms < 0 || ms > 1000) ms = 1000;
+  if (!complete && ms > 10) ms = 10;
+  timeout = (double)ms / 1000.0;
+  /* Everything libcurl said is copied: Lua allocations may run finalizers. */
+  lua_createtable(L, 0, 3);
+  lua_newtable(L);
+  for (fd = 0; fd <= maxfd && fd < FD_SETSIZE; fd++) {
+    int r = FD_ISSET(fd, &rd) != 0, w = FD_ISSET(fd, &wr) != 0;
+    if (!r && !w && !FD_ISSET(fd, &ex)) continue;
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, fd);
+    lua_setfield(L, -2, "fd");
+    lua_pushboolean(L, r);
+    lua_setfield(L, -2, "read");
+    lua_pushboolean(L, w);
+    lua_setfield(L, -2, "write");
+    lua_rawseti(L, -2, ++k);
+  }
+  lua_setfield(L, -2, "fds");
+  lua_pushnumber(L, (lua_Number)timeout);
+  lua_setfield(L, -2, "timeout");
+  lua_pushboolean(L, complete);
+  lua_setfield(L, -2, "complete");
+  return 1;
+}
+
+/* batch:results() -> the list perform returns; nil, err until done */
+static int batch_results(lua_State *L) {
+  Batch *B = check_batch(L);
+  if (B->released) return batch_closed(L);
+  if (!batch_done(B)) {
+    lua_pushnil(L);
+    push_err(L, "not_finished", "not finished: step() until it returns true", -1, 0);
+    return 2;
+  }
+  if (!B->have_results) {
+    int old = B->ref;
+    push_results(L, B);
+    /* keep only the results: request strings and the session may go */
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "results");
+    B->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    B->have_results = 1;
+    if (old != LUA_NOREF && old != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, old);
+    return 1;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, B->ref);
+  lua_getfield(L, -1, "results");
+  return 1;
+}
+
+/* batch:cancel() -> true: unfinished transfers end as "aborted" errors */
+static int batch_cancel(lua_State *L) {
+  Batch *B = check_batch(L);
+  batch_detach(B, STOP_ABORTED);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int batch_close_m(lua_State *L) {
+  batch_close(L, check_batch(L));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int batch_tostring(lua_State *L) {
+  Batch *B = check_batch(L);
+  if (B->released) lua_pushliteral(L, "provision.batch (closed)");
+  else if (batch_done(B)) lua_pushfstring(L, "provision.batch (%p, done)", (void *)B);
+  else lua_pushfstring(L, "provision.batch (%p, %d pending)", (void *)B, (int)B->pending);
+  return 1;
+}
+
 /* ---- registration --------------------------------------------------------- */
 
 void prv_open_http(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "request", session_request }, { "perform", session_perform },
-    { "close", session_close },     { "stats", session_stats },
-    { NULL, NULL },
+    { "start", session_start },     { "close", session_close },
+    { "stats", session_stats },     { NULL, NULL },
+  };
+  static const luaL_Reg batch_methods[] = {
+    { "step", batch_step },       { "wait_info", batch_wait_info },
+    { "results", batch_results }, { "cancel", batch_cancel },
+    { "close", batch_close_m },   { NULL, NULL },
   };
   curl_version_info_data *vi;
 
@@ -1040,9 +1361,16 @@ void prv_open_http(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, PERFORM_MT)) {
-    lua_pushcfunction(L, perform_gc);
+  if (luaL_newmetatable(L, BATCH_MT)) {
+    lua_newtable(L);
+    prv_setfuncs(L, batch_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, batch_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, batch_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, batch_tostring);
+    lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, HEADERS_MT)) {

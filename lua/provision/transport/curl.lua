@@ -1,7 +1,8 @@
 -- The default transport: provision.core's libcurl engine. A transport is an
 -- object with send(requests) -> list of responses or error tables (`kind`
 -- set), plus now(), sleep(s) and close(). Other hosts (nginx cosockets)
--- provide the same four.
+-- provide the same four. provision.transport.coro is this transport with a
+-- send() and sleep() that yield to the host's event loop instead of blocking.
 local core = require("provision.core")
 
 local Curl = {}
@@ -26,6 +27,13 @@ end
 
 function Curl:send(requests)
   return self.session:perform(requests)
+end
+
+-- The non-blocking form (docs/core-api.md): a batch to drive with
+-- step()/wait_info() from the host's own loop, then results().
+-- provision.transport.coro builds send() on it.
+function Curl:start(requests)
+  return self.session:start(requests)
 end
 
 function Curl.now() return core.now() end
