@@ -24,9 +24,13 @@
 -- that is dropped without being resumed leaves nothing behind once it is
 -- collected (the batch's finalizer takes its transfers out).
 local core = require("provision.core")
-local Curl = require("provision.transport.curl")
 
-local Coro = setmetatable({}, { __index = Curl })
+-- The curl transport is loaded on first use only: loading every library
+-- module inside nginx must not load it (tests/spec/nginx_host_spec.lua).
+local function curl() return require("provision.transport.curl") end
+
+-- Everything but new/send/sleep/now (start, stats, close) is the curl transport's.
+local Coro = setmetatable({}, { __index = function(_, k) return curl()[k] end })
 Coro.__index = Coro
 
 -- The first value a waiting coroutine yields.
@@ -43,7 +47,7 @@ function Coro.new(opts)
   if opts.wait ~= nil and type(opts.wait) ~= "function" then
     return nil, { kind = "invalid_argument", message = "wait must be a function" }
   end
-  local self, err = Curl.new(opts)
+  local self, err = curl().new(opts)
   if not self then return nil, err end
   setmetatable(self, Coro)
   local wait = opts.wait
