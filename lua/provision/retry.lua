@@ -66,9 +66,10 @@ function retry.decide(policy, attempt, method, op, outcome, random)
   local idempotent = idempotent_methods[method] or (op and op.idempotent)
   local retry_after
   if outcome.kind then
-    -- A refused certificate or an oversized answer will not change on a retry.
+    -- A refused certificate or an oversized answer will not change on a
+    -- retry; a cancelled or closed transfer was stopped on purpose.
     if outcome.kind == "invalid_argument" or outcome.kind == "too_large" or outcome.kind == "closed"
-       or outcome.kind == "tls" then
+       or outcome.kind == "tls" or outcome.kind == "aborted" then
       return nil, "not retryable"
     end
     if outcome.request_sent ~= false and not idempotent then

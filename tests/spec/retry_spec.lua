@@ -20,8 +20,8 @@ describe("retry policy", function()
     assert.are.equal(0.5, decide("GET", { status = 503, headers = {} }))
   end)
 
-  it("never retries a refused certificate, an oversized answer or bad input", function()
-    for _, kind in ipairs({ "tls", "too_large", "invalid_argument", "closed" }) do
+  it("never retries a refused certificate, an oversized answer, bad input or a cancel", function()
+    for _, kind in ipairs({ "tls", "too_large", "invalid_argument", "closed", "aborted" }) do
       assert.is_nil(decide("GET", { kind = kind, request_sent = false }), kind)
     end
   end)
