@@ -151,6 +151,8 @@ struct Batch {
   int ref;                /* registry: {session=, anchored strings} then {results=} */
   int released;           /* closed: C resources freed, methods answer "closed" */
   int have_results;
+  int building;           /* results() is reading t[] while allocating */
+  int close_requested;    /* close() called meanwhile (by a finalizer): done after */
   size_t n, pending;      /* pending: transfers in the multi handle, unfinished */
   Transfer t[1];
 };
@@ -622,6 +624,13 @@ static int take_header(lua_State *L, Transfer *t, int k, int *has_ctype, int *ha
   }
   if (has_ctl(value, vlen)) {
     snprintf(msg, sizeof msg, "header %d: value contains CR, LF or NUL", k);
+    return set_invalid(t, msg);
+  }
+  /* The body's framing is the core's: a caller's Content-Length or
+   * Transfer-Encoding would desynchronise a kept-alive connection. */
+  if (ieq(name, nlen, "content-length") || ieq(name, nlen, "transfer-encoding")) {
+    snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
+             ieq(name, nlen, "content-length") ? "Content-Length" : "Transfer-Encoding");
     return set_invalid(t, msg);
   }
   if (ieq(name, nlen, "content-type")) *has_ctype = 1;
@@ -1294,15 +1303,21 @@ static int batch_results(lua_State *L) {
     return 2;
   }
   if (!B->have_results) {
-    int old = B->ref;
+    int old;
+    /* Building the tables allocates, and a finalizer may call close() on
+     * this batch meanwhile: that close waits until t[] is no longer read. */
+    B->building = 1;
     push_results(L, B);
+    B->building = 0;
     /* keep only the results: request strings and the session may go */
+    old = B->ref;
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "results");
     B->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     B->have_results = 1;
     if (old != LUA_NOREF && old != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, old);
+    if (B->close_requested) batch_close(L, B);
     return 1;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, B->ref);
@@ -1319,7 +1334,9 @@ static int batch_cancel(lua_State *L) {
 }
 
 static int batch_close_m(lua_State *L) {
-  batch_close(L, check_batch(L));
+  Batch *B = check_batch(L);
+  if (B->building) B->close_requested = 1;
+  else batch_close(L, B);
   lua_pushboolean(L, 1);
   return 1;
 }

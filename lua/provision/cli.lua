@@ -441,7 +441,7 @@ local function bind(key, op, parsed, stdin, client_defaults)
   end
   for _, pair in ipairs(parsed.flags.params or {}) do
     local k, v = args.split_pair(pair)
-    if not k then usage("-p needs NAME=VALUE, got '%s'", pair) end
+    if not k then usage("-p needs NAME=VALUE (value not shown)") end
     local p = lookup(k)
     if not p then
       local pn = {}
@@ -578,16 +578,17 @@ local function resolve_flags(parsed)
     local vars = {}
     for _, pair in ipairs(f.server_vars) do
       local k, v = args.split_pair(pair)
-      if not k then usage("--server-var needs NAME=VALUE, got '%s'", pair) end
+      if not k then usage("--server-var needs NAME=VALUE (value not shown)") end
       vars[k] = v
     end
     f.server_vars = vars
   end
   if f.headers then
     local list = {}
-    for _, h in ipairs(f.headers) do
+    for i, h in ipairs(f.headers) do
       local k, v = h:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
-      if not k then usage("--header needs 'Name: value', got '%s'", h) end
+      -- a header may carry a credential: never echo it
+      if not k then usage("--header %d needs 'Name: value' (value not shown)", i) end
       list[#list + 1] = { k, v }
     end
     f.headers = list
@@ -619,6 +620,15 @@ local function run_operation(out, ctx, key, opword, parsed)
   local resolved, serr = settings.resolve(key, api.class, flags, ctx.getenv, config, config_path)
   if not resolved then usage("%s", serr) end
   for _, s in ipairs(resolved.secrets) do out.redact.add(s) end
+  for _, h in ipairs(flags.headers or {}) do   -- -H values may be credentials too
+    local name = h[1]:lower()
+    if name == "authorization" or name == "cookie" or name:find("token", 1, true) or name:find("key", 1, true)
+       or name:find("secret", 1, true) or name:find("auth", 1, true) or name:find("session", 1, true) then
+      out.redact.add(h[2])
+      local scheme_value = h[2]:match("^%S+%s+(%S.*)$")
+      if scheme_value then out.redact.add(scheme_value) end
+    end
+  end
   local opts = resolved.opts
   local ops, generation = operations(api, opts.generation)
   local op = find_op(api, ops, opword, generation)

@@ -385,7 +385,8 @@ function Client:run(jobs)
     local responses = #reqs > 0 and self.transport:send(reqs) or {}
     local again, wait = {}, 0
     for i, job in ipairs(sent) do
-      local resp = responses[i]
+      local resp = responses[i] or { kind = "internal", message = "transport gave no answer for this request",
+                                     request_sent = true }
       job.attempt = job.attempt + 1
       self:log_attempt(job, reqs[i], resp, started)
       local step, delay = self:next_step(job, reqs[i], resp)

@@ -350,6 +350,18 @@ describe("bin/provision", function()
       assert.matches("\napi_token: %*%*%*", d360.out)
       assert.matches("\nX%-Trace: 1", d360.out)
     end)
+
+    it("never echoes a credential given with -H, even a malformed one", function()
+      local bad = run({ "agilicus", "list_users", "--org_id=x", "-H", "Authorization Bearer zz-header-secret-77" },
+        { env = env })
+      assert.are.equal(2, bad.code)
+      assert.not_matches("zz-header-secret-77", bad.out .. bad.err, nil, true)
+      local dry = run({ "agilicus", "list_users", "--org_id=x", "--dry-run", "-H", "X-Api-Key: zz-header-secret-77" },
+        { env = env })
+      assert.are.equal(0, dry.code, dry.err)
+      assert.matches("\nX%-Api%-Key: %*%*%*", dry.out)
+      assert.not_matches("zz-header-secret-77", dry.out .. dry.err, nil, true)
+    end)
   end)
 
   describe("exit codes", function()

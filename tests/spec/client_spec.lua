@@ -417,6 +417,22 @@ describe("operation executor", function()
     end)
   end)
 
+  describe("closed transports", function()
+    it("answer every call with a closed error, never a crash", function()
+      for _, name in ipairs({ "curl", "coro" }) do
+        local t = assert(require("provision.transport." .. name).new({}))
+        local api = agilicus({ transport = t })
+        assert(api:get_user("u"))
+        t:close()
+        local r, err = api:get_user("u")
+        assert.is_nil(r, name)
+        assert.are.equal("closed", err.kind, name)
+        local out = api:all({ { "get_user", "a" }, { "get_user", "b" } })
+        assert.are.equal("closed", out[2][2].kind, name)
+      end
+    end)
+  end)
+
   describe("servers", function()
     it("picks a named server, fills server variables, and overrides per call", function()
       local d = assert(provision.TeamsApi({ server = "private", server_variables = { private_hosting = "acme" } }))

@@ -487,4 +487,56 @@ describe("provision.core HTTP engine", function()
       assert.equal("closed", err.kind)
     end)
   end)
+
+  it("refuses a caller's Content-Length or Transfer-Encoding (framing is the core's)", function()
+    local s = core.session({})
+    for _, h in ipairs({ { "Content-Length", "1" }, { "transfer-encoding", "chunked" } }) do
+      local r, err = s:request({ method = "PUT", url = srv:url("/echo"), body = "abc", headers = { h } })
+      assert.is_nil(r)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.is_false(err.request_sent)
+    end
+    s:close()
+  end)
+
+  it("batch:results() stays intact when a finalizer closes the batch meanwhile", function()
+    -- 3000 response headers make results() allocate a lot; a self-re-arming
+    -- finalizer closes the batch during that (a use-after-free before the
+    -- fix). It runs in a fresh lua5.4 so that the GC's pacing is predictable.
+    local port, done = peer([[
+      local h = {}
+      for i = 1, 3000 do h[i] = "X-H" .. i .. ": value-" .. i .. "\r\n" end
+      c:send("HTTP/1.1 200 OK\r\n" .. table.concat(h) .. "Content-Length: 2\r\nConnection: close\r\n\r\nok")
+    ]])
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      local core = require "provision.core"
+      local s = core.session({})
+      local b = assert(s:start({ { url = "http://127.0.0.1:%d/" } }))
+      while not b:step(0.1) do end
+      local armed, fired = false, false
+      local function arm()
+        setmetatable({}, { __gc = function()
+          if armed and not fired then fired = true; b:close() else arm() end
+        end })
+      end
+      arm()
+      collectgarbage("incremental", 1, 100)
+      armed = true
+      local r = b:results()
+      armed = false
+      local again, err = b:results()
+      io.write(tostring(fired), " ", r[1].status, " ", r[1].body, " ", r[1].headers["x-h3000"], " ",
+               tostring(again), " ", err and err.kind or "-")
+    ]]):format(port))
+    f:close()
+    local cpath = (os.getenv("PROVISION_BUILD") or "build") .. "/?.so;;"
+    local p = io.popen("LUA_CPATH='" .. cpath .. "' lua5.4 " .. script .. " 2>&1")
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    done()
+    assert.are.equal("true 200 ok value-3000 nil closed", out)
+  end)
 end)

@@ -73,7 +73,7 @@ end
 
 function Coro:send(requests)
   local batch, err = self.session:start(requests)
-  if not batch then return batch, err end
+  if not batch then return curl().all_failed(requests, err) end
   if self.custom_wait or isyieldable() then
     while not batch:step(0) do self.wait(batch:wait_info()) end
   else
@@ -81,7 +81,7 @@ function Coro:send(requests)
   end
   local results, rerr = batch:results()
   batch:close()
-  if not results then return nil, rerr end
+  if not results then return curl().all_failed(requests, rerr) end
   return results
 end
 

@@ -25,9 +25,21 @@ function Curl.new(opts)
   return setmetatable({ session = session }, Curl)
 end
 
-function Curl:send(requests)
-  return self.session:perform(requests)
+-- One error per request when the session cannot run them (closed): send
+-- always answers with a list, as the transport contract says.
+local function all_failed(requests, err)
+  local out = {}
+  for i = 1, #requests do out[i] = err end
+  return out
 end
+
+function Curl:send(requests)
+  local out, err = self.session:perform(requests)
+  if not out then return all_failed(requests, err) end
+  return out
+end
+
+Curl.all_failed = all_failed
 
 -- The non-blocking form (docs/core-api.md): a batch to drive with
 -- step()/wait_info() from the host's own loop, then results().

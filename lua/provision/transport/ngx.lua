@@ -233,8 +233,12 @@ local function prepare(self, req, k)
     end
   end
   spec.head = method == "HEAD"
+  -- The address a `resolve` entry maps the host to is part of the key, so
+  -- two transports that resolve one name differently never share sockets.
+  local resolve = self.resolve
+  local addr = resolve and (resolve[u.host .. ":" .. u.port] or resolve[u.host]) or u.host
   spec.pool = u.scheme .. ":" .. u.host .. ":" .. u.port .. ":" .. u.sni .. ":" .. (spec.verify and "v" or "nv")
-    .. (self.pool_name and (":" .. self.pool_name) or "")
+    .. "@" .. addr .. (self.pool_name and (":" .. self.pool_name) or "")
   return spec
 end
 
@@ -247,13 +251,14 @@ Reader.__index = Reader
 local function ms(s) return math.max(1, math.floor(s * 1000 + 0.5)) end
 
 function Reader:budget()
-  local read_timeout = self.read_timeout
+  local read_timeout, send_timeout = self.read_timeout, self.send_timeout
   if self.deadline then
     local left = self.deadline - clock()
     if left <= 0 then return nil end
     if left < read_timeout then read_timeout = left end
+    if left < send_timeout then send_timeout = left end
   end
-  self.sock:settimeouts(ms(self.connect_timeout), ms(self.send_timeout), ms(read_timeout))
+  self.sock:settimeouts(ms(self.connect_timeout), ms(send_timeout), ms(read_timeout))
   return true
 end
 
@@ -563,7 +568,9 @@ function Transport:exchange(spec)
     end
     if body then
       if head.reusable and not spec.close_requested and r.pos > #r.buf then
-        sock:setkeepalive(ms(self.opts.keepalive_timeout), self.opts.pool_size)
+        -- 0 means "no idle timeout" to nginx; ms() would turn it into 1 ms
+        local idle = self.opts.keepalive_timeout
+        sock:setkeepalive(idle > 0 and ms(idle) or 0, self.opts.pool_size)
       else
         sock:close()
       end
