@@ -9,6 +9,8 @@ local request = require("provision.request")
 local auth = require("provision.auth")
 local retry = require("provision.retry")
 local Tokens = require("provision.oauth2")
+local engine = require("provision.engine")
+local limiter = require("provision.limiter")
 
 local client = {}
 local unpack = table.unpack or unpack
@@ -18,7 +20,7 @@ Client.__index = Client
 
 local CALL_KEY = "_call"   -- per-call settings; no documented parameter starts with "_"
 local call_settings = { timeout = true, connect_timeout = true, retries = true, server = true,
-                        headers = true, max_body = true }
+                        headers = true, max_body = true, deadline = true }
 
 local function origin(url)
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
@@ -129,7 +131,16 @@ function client.new(api, opts)
     follow_redirects = opts.follow_redirects or 0,
     client_defaults = { tenant_id = opts.tenant_id },
     random = opts.random or math.random,
+    rate = opts.rate,
+    deadline = opts.deadline,
+    concurrency = opts.concurrency,
+    limiter_keys = {},
+    credential_ids = {},
   }, Client)
+  if opts.rate ~= nil then
+    local ok, rerr = limiter.parse_rate(opts.rate)
+    if not ok then return nil, errors.new({ kind = "invalid_argument", message = rerr }) end
+  end
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   return self
@@ -220,8 +231,42 @@ local function success_code(status)
   return status >= 200 and status < 300
 end
 
+local safe_methods = { GET = true, HEAD = true, OPTIONS = true }
+
+-- Whether a failed attempt may have changed something on the server: it
+-- was sent (or may have been) and the answer, if any, does not say it was
+-- refused. Reads change nothing.
+local function may_have_applied(job, resp)
+  if safe_methods[job.template.method] then return false end
+  if resp.kind then return resp.request_sent ~= false end
+  return resp.status >= 500
+end
+
+-- err.outcome: "not_applied" when nothing happened (never sent, refused,
+-- a read), "unknown" when it may have been applied.
+local function outcome(job, resp)
+  if job.maybe_applied then return "unknown" end
+  return may_have_applied(job, resp) and "unknown" or "not_applied"
+end
+
+-- The operation's "already exists" answer (op.exists: {status, message}).
+local function is_exists(op, status, message)
+  local e = op.exists
+  if not e or e.status ~= status then return false end
+  return e.message == nil or (type(message) == "string" and message:find(e.message, 1, true) ~= nil)
+end
+
 -- Response -> result, info | nil, err.
 function Client:finish(job, resp)
+  local value, info = self:interpret(job, resp)
+  if value == nil then
+    if job.maybe_applied or info.outcome == nil then info.outcome = outcome(job, resp) end
+    info.attempts = job.attempt
+  end
+  return value, info
+end
+
+function Client:interpret(job, resp)
   local op, opname = job.op, job.opname
   if resp.kind then
     return nil, errors.new({ kind = resp.kind, message = resp.message, operation = opname,
@@ -240,9 +285,11 @@ function Client:finish(job, resp)
                  time = resp.time }
   if success_code(status) then
     if decode_err then
+      -- the server did it (2xx), but what it answered cannot be read
       return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
         message = "response is not valid JSON: " .. decode_err, body = resp.body,
-        headers = resp.headers, operation = opname, attempts = job.attempt })
+        headers = resp.headers, operation = opname, attempts = job.attempt,
+        outcome = safe_methods[job.template.method] and "not_applied" or "unknown" })
     end
     local check = self.hooks.check and self.hooks.check(body, resp)
     if check then
@@ -262,6 +309,7 @@ function Client:finish(job, resp)
     kind = "http", status = status, class = class,
     message = message, body = body, headers = resp.headers, operation = opname,
     attempts = job.attempt, retry_after = resp.headers and resp.headers["retry-after"],
+    exists = is_exists(op, status, message) or nil,
   })
 end
 
@@ -313,7 +361,8 @@ function Client:prepare(opname, ...)
   local template, err = request.build(entry.op, values, base, qualified)
   if not template then return nil, err end
   return {
-    op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
+    client = self, op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
+    values = values, deadline = call.deadline or self.deadline,
     policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
   }
 end
@@ -328,8 +377,26 @@ function Client:log_attempt(job, req, resp, started)
     path_only(req.url), outcome, ms, job.attempt))
 end
 
--- Decides what happens after one attempt: "done", or "again" with a delay.
-function Client:next_step(job, req, resp)
+-- Seconds from the answer's Retry-After, after the limiter of the API
+-- origin and credential has learned from the answer.
+function Client:observe(job, resp, now)
+  if resp.kind then return nil end
+  local headers = resp.headers
+  local ra = headers and headers["retry-after"]
+  local seconds = ra and retry.parse_retry_after(ra)
+  if job.limiter then job.limiter:observe(now, resp.status, headers, seconds) end
+  return seconds
+end
+
+local function can_settle(job)
+  return job.op.read_back ~= nil and job.policy.read_back ~= false
+    and not job.op.idempotent and (job.read_backs or 0) < job.policy.attempts
+end
+
+-- Decides what happens after one attempt: "done"; "again" after a delay;
+-- or "settle" (after a delay): the attempt may have landed, so the
+-- operation's read-back looks before anything is sent again.
+function Client:next_step(job, req, resp, retry_after)
   if not resp.kind then
     local status = resp.status
     if status == 401 and job.oauth_flow and not job.refreshed then
@@ -355,78 +422,200 @@ function Client:next_step(job, req, resp)
     end
     if status < 400 then return "done" end
   end
-  local delay = retry.decide(job.policy, job.attempt, req.method, job.op, resp, self.random)
+  if may_have_applied(job, resp) then
+    if can_settle(job) then
+      return "settle", retry_after or (resp.kind and 0) or retry.backoff(job.policy, job.attempt, self.random)
+    end
+    job.maybe_applied = true
+  elseif job.maybe_applied and not resp.kind and can_settle(job)
+      and (resp.status == 409 or (job.op.exists and resp.status == job.op.exists.status)) then
+    -- "already exists" after an attempt that may have landed: ours, or another's?
+    return "settle", 0
+  end
+  local policy = job.policy
+  if not resp.kind and resp.status == 429 then
+    -- Throttling says "later", not "failed": it has its own budget.
+    local n = (job.throttles or 0) + 1
+    if n <= policy.max_throttled then
+      local d = retry_after or retry.backoff(policy, n, self.random)
+      if d <= policy.max_retry_after then
+        job.throttles = n     -- a waited-out 429 does not use up an attempt
+        return "again", d
+      end
+    end
+  end
+  local delay = retry.decide(policy, job.attempt - (job.throttles or 0), req.method, job.op, resp,
+                             self.random, retry_after)
   if delay then return "again", delay end
   return "done"
 end
 
--- Runs prepared jobs together: each round sends every pending attempt at
--- once, then waits for the longest retry delay among those to try again.
-function Client:run(jobs)
-  local results = {}
-  local pending = {}
-  for i, job in ipairs(jobs) do
-    job.index = i
-    pending[#pending + 1] = job
-  end
-  while #pending > 0 do
-    local reqs, sent = {}, {}
-    for _, job in ipairs(pending) do
-      local req, err = self:attempt_request(job)
-      if req then
-        reqs[#reqs + 1] = req
-        sent[#sent + 1] = job
-      else
-        err.attempts = job.attempt
-        results[job.index] = { nil, err }
-      end
+-- The key of the limiter a job's attempts draw on: the API origin and a
+-- fingerprint of the credential the operation will use (never the
+-- credential itself).
+local function fingerprint(cred)
+  local t = type(cred)
+  if t == "string" then return core.hex(core.sha256(cred)):sub(1, 16) end
+  if t == "table" then
+    local parts = {}
+    for _, k in ipairs({ "username", "password", "token_url", "client_id", "access_token" }) do
+      local v = cred[k]
+      parts[#parts + 1] = type(v) == "string" and v or tostring(v)
     end
-    local started = self.transport.now()
-    local responses = #reqs > 0 and self.transport:send(reqs) or {}
-    local again, wait = {}, 0
-    for i, job in ipairs(sent) do
-      local resp = responses[i] or { kind = "internal", message = "transport gave no answer for this request",
-                                     request_sent = true }
-      job.attempt = job.attempt + 1
-      self:log_attempt(job, reqs[i], resp, started)
-      local step, delay = self:next_step(job, reqs[i], resp)
-      if step == "again" then
-        again[#again + 1] = job
-        if delay > wait then wait = delay end
-      else
-        results[job.index] = { self:finish(job, resp) }
-      end
-    end
-    if #again > 0 and wait > 0 then self.transport.sleep(wait) end
-    pending = again
+    return core.hex(core.sha256(table.concat(parts, "\0"))):sub(1, 16)
   end
-  return results
+  return tostring(cred)   -- a function: its identity
+end
+
+function Client:limiter_key(job)
+  local url = job.url
+  local cache = not url and not job.call.server
+  if cache then
+    local k = self.limiter_keys[job.op]
+    if k then return k end
+  end
+  local name, _, cred = auth.select(self.api, self.credentials, job.op.security)
+  local id = "anonymous"
+  if name then
+    id = self.credential_ids[name]
+    if not id then
+      id = name .. ":" .. fingerprint(cred)
+      self.credential_ids[name] = id
+    end
+  end
+  local key = (origin(url or job.template.url) or "") .. "|" .. id
+  if cache then self.limiter_keys[job.op] = key end
+  return key
+end
+
+-- A value at a dotted path ("user.email") of a table.
+local function dig(t, path)
+  for part in path:gmatch("[^%.]+") do
+    if type(t) ~= "table" then return nil end
+    t = t[part]
+  end
+  return t
+end
+
+-- The read-back call for a job whose attempt may have landed (op.read_back,
+-- docs/api-tables.md): built from the job's own arguments.
+function Client:read_back_job(job)
+  local rb = job.op.read_back
+  job.read_backs = (job.read_backs or 0) + 1
+  local entry = self.ops[rb.operation]
+  if not entry then
+    return nil, errors.invalid(job.opname, "read-back operation '%s' is not on this client", rb.operation)
+  end
+  local named = {}
+  for param, path in pairs(rb.args) do named[param] = dig(job.values, path) end
+  local args = {}
+  local np = #entry.positional
+  for i, p in ipairs(entry.positional) do
+    args[i] = named[p.name]
+    named[p.name] = nil
+  end
+  args[np + 1] = named
+  local child, err = self:prepare(rb.operation, unpack(args, 1, np + 1))
+  if not child then return nil, err end
+  child.read_back_of = job
+  return child
+end
+
+local function same(a, b)
+  if type(a) == "string" and type(b) == "string" then return a:lower() == b:lower() end
+  return a == b
+end
+
+-- What a read-back found: the record (a truthy value) or false.
+function Client:read_back_found(job, value)
+  local rb = job.op.read_back
+  if rb.present then
+    return dig(value, rb.present) == true and value or false
+  end
+  local items = rb.items and dig(value, rb.items) or value
+  if type(items) ~= "table" then return false end
+  for _, item in ipairs(items) do
+    local all = type(item) == "table"
+    for field, path in pairs(rb.match or {}) do
+      if all and not same(item[field], dig(job.values, path)) then all = false end
+    end
+    if all then return item end
+  end
+  return false
+end
+
+function Client:deadline_error(job)
+  local last = job.last_err
+  return nil, errors.new({
+    kind = "timeout", class = "TimeoutError", operation = job.opname, attempts = job.attempt,
+    message = "deadline of " .. tostring(job.deadline) .. " s passed"
+      .. (last and (" (last error: " .. tostring(last.message) .. ")") or ""),
+    outcome = job.maybe_applied and "unknown" or "not_applied", deadline = true,
+  })
+end
+
+function Client:transport_error(job, err)
+  return errors.new({ kind = (type(err) == "table" and err.kind) or "internal", operation = job.opname,
+                      message = type(err) == "table" and err.message or tostring(err),
+                      outcome = "not_applied", attempts = job.attempt })
 end
 
 -- One operation: returns result, info or nil, err.
 function Client:call(opname, ...)
   local job, err = self:prepare(opname, ...)
   if not job then return nil, err end
-  local r = self:run({ job })[1]
-  return r[1], r[2]
+  return engine.call(job)
+end
+
+local function prepare_call(client, c)
+  if type(c) ~= "table" then
+    return nil, errors.invalid(client.class, "each call must be a table {opname, args...}, got %s", type(c))
+  end
+  return client:prepare(c[1], unpack(c, 2, c.n or #c))
 end
 
 -- Several operations at once over the same connections:
 -- client:all({ {"get_user", id1}, {"get_user", id2} }) -> list of {result, info_or_err}.
 function Client:all(calls)
-  local jobs, results, map = {}, {}, {}
-  for i, c in ipairs(calls) do
-    local job, err = self:prepare(c[1], unpack(c, 2, c.n or #c))
-    if job then
-      jobs[#jobs + 1] = job
-      map[#jobs] = i
-    else
-      results[i] = { nil, err }
+  local results = engine.run(engine.source(self, calls, prepare_call),
+                             { concurrency = math.max(#calls, 1), total = #calls })
+  return results
+end
+
+local bulk_options = { concurrency = true, rate = true, on_result = true, on_progress = true,
+                       progress_interval = true, collect = true }
+
+-- A large job: calls is a list or an iterator of {opname, args...}; see
+-- README "Bulk work". Returns results, summary.
+function Client:bulk(calls, opts)
+  opts = opts or {}
+  if type(calls) ~= "table" and type(calls) ~= "function" then
+    return nil, errors.invalid(self.class .. ".bulk", "calls must be a list or an iterator, got %s", type(calls))
+  end
+  if type(opts) ~= "table" then
+    return nil, errors.invalid(self.class .. ".bulk", "options must be a table, got %s", type(opts))
+  end
+  for k in pairs(opts) do
+    if not bulk_options[k] then return nil, errors.invalid(self.class .. ".bulk", "unknown option '%s'", tostring(k)) end
+  end
+  local c = opts.concurrency or self.concurrency or 8
+  if type(c) ~= "number" or c < 1 or c ~= math.floor(c) then
+    return nil, errors.invalid(self.class .. ".bulk", "concurrency must be a whole number >= 1")
+  end
+  if opts.rate ~= nil then
+    local ok, rerr = limiter.parse_rate(opts.rate)
+    if not ok then return nil, errors.invalid(self.class .. ".bulk", "%s", rerr) end
+  end
+  for _, k in ipairs({ "on_result", "on_progress" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "function" then
+      return nil, errors.invalid(self.class .. ".bulk", "%s must be a function", k)
     end
   end
-  local out = self:run(jobs)
-  for j, r in ipairs(out) do results[map[j]] = r end
-  return results
+  return engine.run(engine.source(self, calls, prepare_call), {
+    concurrency = c, rate = opts.rate, on_result = opts.on_result, on_progress = opts.on_progress,
+    progress_interval = opts.progress_interval, collect = opts.collect,
+    total = type(calls) == "table" and #calls or nil,
+  })
 end
 
 -- Methods named after the operations: api:get_user(id, opts).

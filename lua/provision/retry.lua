@@ -13,6 +13,8 @@ retry.defaults = {
   base_delay = 0.25,    -- seconds; doubles each time, with full jitter
   max_delay = 8,        -- cap on one wait
   max_retry_after = 60, -- a Retry-After beyond this is not waited for
+  read_back = true,     -- settle a maybe-applied attempt by the operation's read-back
+  max_throttled = 10,   -- 429 answers waited out per call, on top of `attempts`
 }
 
 local idempotent_methods = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
@@ -24,6 +26,7 @@ function retry.policy(client_cfg, call_cfg)
   for _, cfg in ipairs({ client_cfg == nil and {} or client_cfg, call_cfg == nil and {} or call_cfg }) do
     if cfg == false then
       p.attempts = 1
+      p.max_throttled = 0
     elseif cfg == true then
       p.attempts = math.max(p.attempts, retry.defaults.attempts)
     elseif type(cfg) == "number" then
@@ -58,13 +61,21 @@ function retry.parse_retry_after(value, now_epoch)
   return delta > 0 and delta or 0
 end
 
+-- Exponential back-off with full jitter before attempt `attempt + 1`.
+function retry.backoff(policy, attempt, random)
+  local cap = math.min(policy.max_delay, policy.base_delay * 2 ^ (attempt - 1))
+  return (random or math.random)() * cap
+end
+
 -- Decide about one failed attempt. `outcome` is either a transport error
--- {kind, request_sent} or a response {status, headers}. Returns delay (seconds)
--- or nil, reason why not.
-function retry.decide(policy, attempt, method, op, outcome, random)
+-- {kind, request_sent} or a response {status, headers}; `retry_after` the
+-- seconds its Retry-After asked for, if already parsed. Returns delay
+-- (seconds) or nil, reason why not.
+function retry.decide(policy, attempt, method, op, outcome, random, retry_after)
   if attempt >= policy.attempts then return nil, "no attempts left" end
   local idempotent = idempotent_methods[method] or (op and op.idempotent)
-  local retry_after
+  local parsed = retry_after
+  retry_after = nil
   if outcome.kind then
     -- A refused certificate or an oversized answer will not change on a
     -- retry; a cancelled or closed transfer was stopped on purpose.
@@ -78,10 +89,10 @@ function retry.decide(policy, attempt, method, op, outcome, random)
   else
     local status = outcome.status
     if status == 429 then
-      retry_after = retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])
+      retry_after = parsed or retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])
     elseif retry_statuses[status] then
       if not idempotent then return nil, method .. " is not idempotent" end
-      retry_after = retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])
+      retry_after = parsed or retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])
     else
       return nil, "status " .. tostring(status) .. " is not retryable"
     end
@@ -92,8 +103,7 @@ function retry.decide(policy, attempt, method, op, outcome, random)
     end
     return retry_after
   end
-  local cap = math.min(policy.max_delay, policy.base_delay * 2 ^ (attempt - 1))
-  return (random or math.random)() * cap
+  return retry.backoff(policy, attempt, random)
 end
 
 return retry

@@ -99,6 +99,11 @@ local operations = {
       security = { "token-valid" },
       success = { 201 },
       returns = "User",
+      -- 409 when the email (case-insensitive) already exists in the org
+      exists = { status = 409 },
+      -- an attempt that may have landed is settled by looking the email up
+      read_back = { operation = "list_users", args = { email = "user.email", org_id = "user.org_id" },
+                    items = "users", match = { email = "user.email" } },
     },
     {
       name = "create_user_identity_update",

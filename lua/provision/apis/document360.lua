@@ -61,6 +61,10 @@ local operations = {
       security = { "api_token" },
       success = { 200 },
       returns = "AddUserDataCustomerApiResponse",
+      -- Document360 answers 400 {errors: [{description: "Existing team member"}]}
+      exists = { status = 400, message = "Existing team member" },
+      read_back = { operation = "v2_teams_email_exists_get",
+                    args = { email_id = "add_team_account_customer.email_id" }, present = "exists" },
     },
     {
       name = "v2_teams_roles_get",

@@ -71,6 +71,15 @@ function Coro.new(opts)
   return self
 end
 
+-- The bulk engine's stream: waits for socket activity the same way send() does.
+function Coro:stream()
+  local custom = self.custom_wait
+  return require("provision.transport.curl_stream").new(self.session, {
+    wait = self.wait, sleep = self.sleep,
+    can_wait = function() return custom ~= nil or isyieldable() end,
+  })
+end
+
 function Coro:send(requests)
   local batch, err = self.session:start(requests)
   if not batch then return curl().all_failed(requests, err) end

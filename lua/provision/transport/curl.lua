@@ -48,6 +48,12 @@ function Curl:start(requests)
   return self.session:start(requests)
 end
 
+-- Requests started one at a time, collected as each ends (the bulk
+-- engine's interface: provision.transport.stream).
+function Curl:stream()
+  return require("provision.transport.curl_stream").new(self.session)
+end
+
 function Curl.now() return core.now() end
 function Curl.sleep(s) core.sleep(s) end
 
