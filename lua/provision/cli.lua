@@ -24,6 +24,7 @@ local unpack = table.unpack or unpack
 local cli = {}
 
 cli.EXIT_OK, cli.EXIT_API, cli.EXIT_USAGE, cli.EXIT_TRANSPORT = 0, 1, 2, 3
+cli.EXIT_INTERRUPTED = 130   -- 128 + SIGINT, as shells report a Ctrl-C
 
 local API_KEYS = { "docspace", "outpost", "agilicus", "document360" }
 local CLASSES = { docspace = "PortalUsersApi", outpost = "Tenants", agilicus = "UsersApi", document360 = "TeamsApi" }
@@ -861,6 +862,14 @@ function cli.main(argv, ctx)
   if getmetatable(res) == Usage then
     out:err("provision: " .. res.message)
     return cli.EXIT_USAGE
+  end
+  -- Ctrl-C: the lua5.4 interpreter's SIGINT handler raises "interrupted!"
+  -- at the next Lua instruction (the transport waits in short steps so that
+  -- one comes soon).
+  if type(res) == "string" and res:find("interrupted!$") then
+    if c.stdout.flush then pcall(c.stdout.flush, c.stdout) end
+    out:err("provision: interrupted")
+    return cli.EXIT_INTERRUPTED
   end
   out:err("provision: internal error (please report): " .. tostring(res))
   return cli.EXIT_API
