@@ -296,6 +296,25 @@ describe("hardening", function()
     end)
   end)
 
+  describe("JSON null in answers", function()
+    it("a DocSpace envelope with response: null is a success with nothing to say", function()
+      local ds = assert(provision.PortalUsersApi({ server = reply(200,
+        '{"response": null, "count": 0, "links": [], "status": 0, "statusCode": 200}'), auth = { Bearer = TOKEN } }))
+      assert.is_true(ds:mark_gift_message_as_read())
+    end)
+
+    it("a null message field is skipped for the next one, never printed as userdata", function()
+      local t = assert(provision.Tenants({ server = reply(500, '{"message": null, "error": "disk full"}'),
+        auth = { admin_api_key = TOKEN }, retries = false }))
+      local _, err = t:get("x")
+      assert.are.equal("disk full", err.message)
+      local d = assert(provision.UsersApi({ server = reply(409, '{"error": null, "error_message": "taken"}'),
+        auth = { bearer = TOKEN } }))
+      local _, e2 = d:get_user("u")
+      assert.are.equal("taken", e2.message)
+    end)
+  end)
+
   describe("credentials per operation", function()
     it("a tenant-JWT client refuses admin-only Outpost operations locally, naming the scheme", function()
       local admin = assert(provision.Tenants({ server = sb.outpost_latest,
