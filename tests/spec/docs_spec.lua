@@ -50,7 +50,11 @@ local sandbox = require("support.sandbox")
 local json = require("provision.json")
 
 local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/spec/[^/]*$") or "."
-if ROOT:sub(1, 1) ~= "/" then ROOT = os.getenv("PWD") .. "/" .. ROOT end
+if ROOT:sub(1, 1) ~= "/" then   -- absolute, since blocks run in their own folders
+  local p = io.popen("cd '" .. ROOT .. "' && pwd")
+  ROOT = p:read("l")
+  p:close()
+end
 local BUILD = os.getenv("PROVISION_BUILD") or (ROOT .. "/build")
 local BLOCK_TIMEOUT = 180   -- seconds; a bound against a hung block, not a speed check
 local DOC_URL = "http://127.0.0.1:8090"   -- how the docs write the sandbox's URL
