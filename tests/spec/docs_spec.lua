@@ -375,6 +375,7 @@ describe("docs", function()
     if sb then sb:stop() end
     os.execute("rm -rf " .. q(TMP))
     local total = { run = 0, skipped = 0, setup = 0 }
+    io.write("\n")   -- after busted's progress characters
     for _, e in ipairs(counts) do
       io.write(("docs blocks: %-20s %2d run, %2d skipped, %d setup\n"):format(e.file, e.c.run, e.c.skipped, e.c.setup))
       for k in pairs(total) do total[k] = total[k] + e.c[k] end
