@@ -563,7 +563,7 @@ local function print_request(out, req, note)
   if note then out:err("provision: " .. note) end
 end
 
-local function resolve_flags(parsed)
+local function resolve_flags(parsed, getenv)
   local f = parsed.flags
   local ok, err = args.number_flag(f, "timeout", "timeout")
   if not ok then usage("%s", err) end
@@ -571,7 +571,11 @@ local function resolve_flags(parsed)
   if not ok then usage("%s", err) end
   ok, err = args.number_flag(f, "retries", "retries", true)
   if not ok then usage("%s", err) end
-  if f.sandbox == true then f.sandbox = DEFAULT_SANDBOX end
+  if f.sandbox == true then
+    -- the variable the examples and `make demo` use for where the sandbox runs
+    local url = getenv("PROVISION_SANDBOX_URL")
+    f.sandbox = (url and url ~= "") and url or DEFAULT_SANDBOX
+  end
   if f.sandbox and not tostring(f.sandbox):find("^https?://") then
     usage("--sandbox needs an http(s) URL, got '%s'", tostring(f.sandbox))
   end
@@ -613,7 +617,7 @@ end
 local function run_operation(out, ctx, key, opword, parsed)
   local api = api_table(key)
   local flags = parsed.flags
-  resolve_flags(parsed)
+  resolve_flags(parsed, ctx.getenv)
   if flags.generation and not api.generations then
     usage("%s has no server generations (--generation is for outpost)", key)
   end
