@@ -77,12 +77,24 @@ function redact.text(s, max)
   s = tostring(s):gsub("%c+", " ")
   s = s:gsub("([Bb][Ee][Aa][Rr][Ee][Rr])%s+[^%s,;\"']+", "%1 " .. redact.MARK)
   s = s:gsub("([Bb][Aa][Ss][Ii][Cc])%s+[A-Za-z0-9+/=]+", "%1 " .. redact.MARK)
-  s = s:gsub("([%w_%-]+)(\"?%s*[=:]%s*\"?)([^%s&,;\"']+)", function(name, sep, value)
-    if value ~= redact.MARK and redact.is_secret_name(name) then
-      return name .. sep .. redact.MARK
+  -- scanned name by name (not one gsub), so that "error: token=abc" masks
+  -- abc: a gsub would take "token=abc" as the value of "error"
+  local out, pos = {}, 1
+  while true do
+    local from, to, name = s:find("([%w_%-]+)\"?%s*[=:]%s*\"?", pos)
+    if not from then break end
+    out[#out + 1] = s:sub(pos, to)
+    pos = to + 1
+    if redact.is_secret_name(name) then
+      local _, vend = s:find("^[^%s&,;\"']+", pos)
+      if vend then
+        out[#out + 1] = redact.MARK
+        pos = vend + 1
+      end
     end
-  end)
-  return redact.cap(s, max or 1024)
+  end
+  out[#out + 1] = s:sub(pos)
+  return redact.cap(table.concat(out), max or 1024)
 end
 
 return redact

@@ -157,8 +157,8 @@ Store.__index = Store
 function Store:err(msg, what)
   msg = clean(msg)
   if msg:find("database is locked", 1, true) or msg:find("database is busy", 1, true) then
-    return fail(("journal %s is busy: another process held it longer than %d ms (%s)")
-      :format(self.path, self.busy_timeout_ms, what or msg), "JournalBusyError")
+    return fail(("journal %s is busy: another process holds its lock (waited up to %d ms; %s: %s)")
+      :format(self.path, self.busy_timeout_ms, what or "statement", msg), "JournalBusyError")
   end
   local e = fail(("journal %s: %s%s"):format(self.path, what and (what .. ": ") or "", msg))
   e.sqlite = msg
@@ -166,9 +166,13 @@ function Store:err(msg, what)
 end
 
 -- Run one statement, closing the cursor of one that yields rows.
+local function label(sql)
+  return sql:match("^%s*(%a+%s+[%a_]+)") or "statement"
+end
+
 function Store:exec(sql)
   local res, err = self.conn:execute(sql)
-  if res == nil then return nil, self:err(err) end
+  if res == nil then return nil, self:err(err, label(sql)) end
   if type(res) == "userdata" then res:close() return 0 end
   return res
 end
@@ -176,14 +180,14 @@ end
 -- All rows of a query, as tables keyed by column name (NULL columns absent).
 function Store:rows(sql)
   local cur, err = self.conn:execute(sql)
-  if cur == nil then return nil, self:err(err) end
+  if cur == nil then return nil, self:err(err, label(sql)) end
   if type(cur) ~= "userdata" then return {} end
   local out = {}
   while true do
     local row, ferr = cur:fetch({}, "a")
     if row == nil then
       cur:close()
-      if ferr then return nil, self:err(ferr) end
+      if ferr then return nil, self:err(ferr, label(sql)) end
       return out
     end
     out[#out + 1] = row
@@ -265,12 +269,31 @@ local function create_schema(self)
   end)
 end
 
+-- Two processes opening a new file at once may both ask for WAL; SQLite then
+-- answers one of them SQLITE_BUSY at once, without the busy handler (each
+-- holds a shared lock the other must see released). The loser waits for the
+-- winner's lock through BEGIN IMMEDIATE, which does use the busy handler,
+-- and asks again; by then the file is in WAL mode already.
+local function use_wal(self)
+  local mode, err
+  for _ = 1, 10 do
+    mode, err = self:pragma("journal_mode = WAL")
+    if mode then return mode end
+    if err.class ~= "JournalBusyError" then break end
+    must(self:exec("BEGIN IMMEDIATE"))
+    must(self:exec("ROLLBACK"))
+  end
+  error(err, 0)
+end
+
 local function setup(self)
   -- the busy timeout first: everything after it may meet another process's lock
   must(self:exec("PRAGMA busy_timeout = " .. literal(self.busy_timeout_ms)))
-  -- identify before switching to WAL, so another program's database is left as it was
-  local state = must(identify(self))
-  local mode = must(self:pragma("journal_mode = WAL"))
+  -- identify before switching to WAL, so another program's database is left
+  -- as it was; in one read transaction, or another process creating the
+  -- schema between two of its questions would make a new journal look foreign
+  local state = must(self:read(function() return must(identify(self)) end))
+  local mode = use_wal(self)
   if mode ~= "wal" then
     error(fail(("journal %s: SQLite could not use WAL mode here (it answered %q); "
       .. "put the journal on a local file system"):format(self.path, tostring(mode))), 0)
