@@ -237,6 +237,7 @@ end
 local function identify(self)
   local app, err = self:pragma("application_id")
   if app == nil then
+    if err.class == "JournalBusyError" then return nil, err end
     return nil, fail(("%s is not a provision journal (%s)"):format(self.path, err.sqlite or err.message))
   end
   local version = must(self:pragma("user_version"))
