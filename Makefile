@@ -6,7 +6,7 @@ LUA ?= lua5.4
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps deps-test build test demo clean bench lint memcheck
+.PHONY: all deps deps-test build test demo clean bench lint memcheck mutate
 
 all: build
 
@@ -34,6 +34,11 @@ memcheck: deps-test
 
 bench: build
 	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+
+# Curated code changes (scripts/mutations.lua), each of which a named spec must catch.
+mutate:
+	@sh scripts/deps.sh test
+	@$(LUA) scripts/mutate.lua
 
 lint:
 	luacheck -q --codes lua/provision tests examples bin sandbox

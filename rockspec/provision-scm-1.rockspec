@@ -2,7 +2,8 @@ rockspec_format = "3.0"
 package = "provision"
 version = "scm-1"
 source = {
-  url = "git+file:///work/main",
+  url = "git+https://github.com/provision-lua/provision.git",
+  branch = "main",
 }
 description = {
   summary = "Provision people and tenants across DocSpace, Outpost, Agilicus and Document360",
@@ -11,6 +12,7 @@ description = {
     mirroring the published SDKs method for method, with safe retries, clear
     errors, paging and re-runnable workflows.
   ]],
+  homepage = "https://github.com/provision-lua/provision",
   license = "MIT",
 }
 dependencies = {

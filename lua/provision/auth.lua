@@ -133,7 +133,8 @@ function auth.describe(api, creds)
   local names = {}
   if creds then
     for name, scheme in pairs(api.security_schemes or {}) do
-      if credential_for(creds, name, scheme) ~= nil then names[#names + 1] = name end
+      local c = credential_for(creds, name, scheme)
+      if c ~= nil and c ~= false then names[#names + 1] = name end
     end
   end
   table.sort(names)

@@ -24,6 +24,7 @@ local unpack = table.unpack or unpack
 local cli = {}
 
 cli.EXIT_OK, cli.EXIT_API, cli.EXIT_USAGE, cli.EXIT_TRANSPORT = 0, 1, 2, 3
+cli.EXIT_INTERRUPTED = 130   -- 128 + SIGINT, as shells report a Ctrl-C
 
 local API_KEYS = { "docspace", "outpost", "agilicus", "document360" }
 local CLASSES = { docspace = "PortalUsersApi", outpost = "Tenants", agilicus = "UsersApi", document360 = "TeamsApi" }
@@ -562,7 +563,7 @@ local function print_request(out, req, note)
   if note then out:err("provision: " .. note) end
 end
 
-local function resolve_flags(parsed)
+local function resolve_flags(parsed, getenv)
   local f = parsed.flags
   local ok, err = args.number_flag(f, "timeout", "timeout")
   if not ok then usage("%s", err) end
@@ -570,7 +571,11 @@ local function resolve_flags(parsed)
   if not ok then usage("%s", err) end
   ok, err = args.number_flag(f, "retries", "retries", true)
   if not ok then usage("%s", err) end
-  if f.sandbox == true then f.sandbox = DEFAULT_SANDBOX end
+  if f.sandbox == true then
+    -- the variable the examples and `make demo` use for where the sandbox runs
+    local url = getenv("PROVISION_SANDBOX_URL")
+    f.sandbox = (url and url ~= "") and url or DEFAULT_SANDBOX
+  end
   if f.sandbox and not tostring(f.sandbox):find("^https?://") then
     usage("--sandbox needs an http(s) URL, got '%s'", tostring(f.sandbox))
   end
@@ -612,7 +617,7 @@ end
 local function run_operation(out, ctx, key, opword, parsed)
   local api = api_table(key)
   local flags = parsed.flags
-  resolve_flags(parsed)
+  resolve_flags(parsed, ctx.getenv)
   if flags.generation and not api.generations then
     usage("%s has no server generations (--generation is for outpost)", key)
   end
@@ -861,6 +866,14 @@ function cli.main(argv, ctx)
   if getmetatable(res) == Usage then
     out:err("provision: " .. res.message)
     return cli.EXIT_USAGE
+  end
+  -- Ctrl-C: the lua5.4 interpreter's SIGINT handler raises "interrupted!"
+  -- at the next Lua instruction (the transport waits in short steps so that
+  -- one comes soon).
+  if type(res) == "string" and res:find("interrupted!$") then
+    if c.stdout.flush then pcall(c.stdout.flush, c.stdout) end
+    out:err("provision: interrupted")
+    return cli.EXIT_INTERRUPTED
   end
   out:err("provision: internal error (please report): " .. tostring(res))
   return cli.EXIT_API

@@ -10,7 +10,8 @@ local auth = require("provision.auth")
 local retry = require("provision.retry")
 local Tokens = require("provision.oauth2")
 local engine = require("provision.engine")
-local limiter = require("provision.limiter")
+local options = require("provision.options")
+local did_you_mean = require("provision.suggest").did_you_mean
 
 local client = {}
 local unpack = table.unpack or unpack
@@ -18,9 +19,8 @@ local unpack = table.unpack or unpack
 local Client = {}
 Client.__index = Client
 
-local CALL_KEY = "_call"   -- per-call settings; no documented parameter starts with "_"
-local call_settings = { timeout = true, connect_timeout = true, retries = true, server = true,
-                        headers = true, max_body = true, deadline = true }
+local CALL_KEY = "_call"   -- per-call settings (provision.options); no documented parameter starts with "_"
+local DEFAULT_REDIRECTS = 5  -- follow_redirects = true
 
 local function origin(url)
   local scheme, host = url:match("^(%a[%w+.-]*)://([^/?#]*)")
@@ -32,7 +32,10 @@ local function path_only(url)
 end
 
 -- Operation lookup tables derived once per API table: name -> op, plus each
--- op's positional (required) params and the set of optional names.
+-- op's positional (required) params, the set of optional names, and the
+-- optional params that may also come positionally after the required ones:
+-- those the spec requires but the client may default (Outpost's tenant_id,
+-- which Outpost's own SDKs take first: tenants.get(tenant_id)).
 local derived = setmetatable({}, { __mode = "k" })
 
 local function derive(ops)
@@ -40,12 +43,15 @@ local function derive(ops)
   if d then return d end
   d = {}
   for _, op in ipairs(ops) do
-    local positional, optional = {}, {}
+    local positional, optional, leading = {}, {}, {}
     for _, p in ipairs(op.params) do
       if p.required and not p.client_default then positional[#positional + 1] = p
-      else optional[p.name] = p end
+      else
+        optional[p.name] = p
+        if p.spec_required and p.client_default then leading[#leading + 1] = p end
+      end
     end
-    d[op.name] = { op = op, positional = positional, optional = optional }
+    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading }
   end
   derived[ops] = d
   return d
@@ -94,6 +100,10 @@ end
 
 function client.new(api, opts)
   opts = opts or {}
+  local valid, verr = options.check_client(opts)
+  if not valid then
+    return nil, errors.new({ kind = "invalid_argument", operation = api.class, message = verr })
+  end
   local ops, generation, gen = select_operations(api, opts.generation)
   if not ops then return nil, errors.new({ kind = "invalid_argument", message = generation }) end
   local base, err = resolve_server(api, opts, gen)
@@ -102,15 +112,15 @@ function client.new(api, opts)
   if not transport then
     local Curl = require("provision.transport.curl")
     local terr
-    transport, terr = Curl.new(opts)
+    local settings = opts
+    if opts.concurrency and not opts.max_connections and opts.concurrency > 8 then
+      -- enough connections per host for the calls a bulk run keeps in flight
+      settings = setmetatable({ max_connections = math.min(opts.concurrency, 10000) }, { __index = opts })
+    end
+    transport, terr = Curl.new(settings)
     if not transport then
       return nil, errors.new({ kind = (type(terr) == "table" and terr.kind) or "invalid_argument",
                                message = type(terr) == "table" and terr.message or tostring(terr) })
-    end
-  end
-  for _, h in ipairs(opts.headers or {}) do
-    if type(h) ~= "table" or not core.header_value_ok(tostring(h[1])) or not core.header_value_ok(tostring(h[2])) then
-      return nil, errors.new({ kind = "invalid_argument", message = "client headers must be {name, value} pairs without CR, LF or NUL" })
     end
   end
   local self = setmetatable({
@@ -128,7 +138,7 @@ function client.new(api, opts)
     retries = opts.retries,
     log = opts.log,
     headers = opts.headers,
-    follow_redirects = opts.follow_redirects or 0,
+    follow_redirects = (opts.follow_redirects == true and DEFAULT_REDIRECTS) or opts.follow_redirects or 0,
     client_defaults = { tenant_id = opts.tenant_id },
     random = opts.random or math.random,
     rate = opts.rate,
@@ -137,10 +147,6 @@ function client.new(api, opts)
     limiter_keys = {},
     credential_ids = {},
   }, Client)
-  if opts.rate ~= nil then
-    local ok, rerr = limiter.parse_rate(opts.rate)
-    if not ok then return nil, errors.new({ kind = "invalid_argument", message = rerr }) end
-  end
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   return self
@@ -156,37 +162,69 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- Splits (required..., [options]) into name -> value; returns values, call settings.
+-- How many of the optional leading params were given positionally in
+-- (required..., [leading...], [options]): each non-table value after the
+-- required ones fills the next (a nil fills one only when more follow).
+local function leading_count(entry, n, ...)
+  local np, k = #entry.positional, 0
+  while k < #entry.leading and np + k + 1 <= n do
+    local v = select(np + k + 1, ...)
+    if type(v) == "table" or (v == nil and np + k + 1 == n) then break end
+    k = k + 1
+  end
+  return k
+end
+client.leading_count = leading_count
+
+-- Splits (required..., [leading...], [options]) into name -> value; returns
+-- values, call settings.
 local function bind(self, entry, opname, ...)
   local n = select("#", ...)
   local positional = entry.positional
   local np = #positional
-  if n > np + 1 then
-    return nil, errors.invalid(opname, "takes %d positional argument(s) and an options table, got %d arguments", np, n)
+  local nl = leading_count(entry, n, ...)
+  if n > np + nl + 1 then
+    local names = {}
+    for i, p in ipairs(entry.leading) do names[i] = p.name end
+    local extra = #names > 0 and " (then optionally " .. table.concat(names, ", ") .. ")" or ""
+    return nil, errors.invalid(opname, "takes %d positional argument(s)%s and an options table, got %d arguments",
+      np, extra, n)
   end
   local values = {}
   for i = 1, np do
     values[positional[i].name] = (select(i, ...))
   end
-  local options = select(np + 1, ...)
+  for i = 1, nl do
+    values[entry.leading[i].name] = (select(np + i, ...))
+  end
+  local options_at = np + nl + 1
+  local opts = select(options_at, ...)
   local call = {}
-  if options ~= nil then
-    if type(options) ~= "table" then
-      return nil, errors.invalid(opname, "argument %d must be an options table, got %s", np + 1, type(options))
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      return nil, errors.invalid(opname, "argument %d must be an options table, got %s", options_at, type(opts))
     end
-    for k, v in pairs(options) do
+    for k, v in pairs(opts) do
       if k == CALL_KEY then
-        if type(v) ~= "table" then return nil, errors.invalid(opname, "%s must be a table", CALL_KEY) end
-        for ck in pairs(v) do
-          if not call_settings[ck] then return nil, errors.invalid(opname, "unknown call setting '%s'", tostring(ck)) end
-        end
+        local ok, err = options.check_call(v)
+        if not ok then return nil, errors.invalid(opname, "%s", err) end
         call = v
       elseif entry.optional[k] then
+        if values[k] ~= nil then
+          return nil, errors.invalid(opname, "parameter '%s' is given twice (positionally and in the options table)",
+            tostring(k))
+        end
         values[k] = v
       else
         local hint = ""
         for i, p in ipairs(positional) do
           if p.name == k then hint = " (it is positional argument " .. i .. ")" end
+        end
+        if hint == "" then
+          local names = {}
+          for name in pairs(entry.optional) do names[#names + 1] = name end
+          table.sort(names)
+          hint = did_you_mean(tostring(k), names)
         end
         return nil, errors.invalid(opname, "unknown parameter '%s'%s", tostring(k), hint)
       end
@@ -291,10 +329,15 @@ function Client:interpret(job, resp)
         headers = resp.headers, operation = opname, attempts = job.attempt,
         outcome = safe_methods[job.template.method] and "not_applied" or "unknown" })
     end
-    local check = self.hooks.check and self.hooks.check(body, resp)
+    -- An envelope may report a failure inside a 2xx; `detail.status` is the
+    -- status it states (DocSpace statusCode), which picks the class.
+    local check, detail
+    if self.hooks.check then check, detail = self.hooks.check(body, resp) end
     if check then
-      return nil, errors.new({ kind = "api", class = "APIError", status = status, message = check,
-        body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
+      local api_status = type(detail) == "table" and tonumber(detail.status) or nil
+      return nil, errors.new({ kind = "api", status = status, api_status = api_status,
+        class = api_status and errors.class_for_status(api_status, self.api.errors) or "APIError",
+        message = check, body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
     end
     if body == nil then return true, info end
     if self.hooks.unwrap then return self.hooks.unwrap(body, resp, op), info end
@@ -335,6 +378,29 @@ function Client:attempt_request(job)
   return req
 end
 
+-- Whether the client holds any credential at all (a false entry is none).
+local function holds_credentials(creds)
+  if type(creds) ~= "table" then return false end
+  for _, v in pairs(creds) do
+    if v ~= false then return true end
+  end
+  return false
+end
+
+-- An operation that needs auth, on a client that holds credentials but none
+-- for this operation's schemes, is refused before anything is sent (else it
+-- would go out with no credential at all). A client with no credentials
+-- sends as asked, and operations with an empty security list need none.
+function Client:refuse_unauthorised(op, qualified)
+  local security = op.security
+  if not security or #security == 0 or not holds_credentials(self.credentials) then return nil end
+  if auth.select(self.api, self.credentials, security) then return nil end
+  local held = auth.describe(self.api, self.credentials)
+  return errors.new({ kind = "auth", operation = qualified,
+    message = string.format("needs credentials for %s; this client holds %s", table.concat(security, " or "),
+      held ~= "" and ("credentials for " .. held .. " only") or "none that match this API's schemes") })
+end
+
 function Client:prepare(opname, ...)
   local entry = self.ops[opname]
   local qualified = self.class .. "." .. tostring(opname)
@@ -343,14 +409,8 @@ function Client:prepare(opname, ...)
   end
   local values, call = bind(self, entry, qualified, ...)
   if not values then return nil, call end
-  if call.headers ~= nil and type(call.headers) ~= "table" then
-    return nil, errors.invalid(qualified, "_call.headers must be a list of {name, value}")
-  end
-  for _, h in ipairs(call.headers or {}) do
-    if not core.header_value_ok(tostring(h[1])) or not core.header_value_ok(tostring(h[2])) then
-      return nil, errors.invalid(qualified, "header %s holds CR, LF or NUL", tostring(h[1]))
-    end
-  end
+  local refused = self:refuse_unauthorised(entry.op, qualified)
+  if refused then return nil, refused end
   local base = self.base
   if call.server then
     local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
@@ -412,8 +472,12 @@ function Client:next_step(job, req, resp, retry_after)
         if authority and not authority:find("@", 1, true) then
           job.redirects = (job.redirects or 0) + 1
           job.redirected, job.url = true, loc
-          if status == 303 then
-            job.template = { method = "GET", url = loc, headers = job.template.headers }
+          if status == 303 then   -- "see other": a GET without the body or its Content-Type
+            local headers = {}
+            for _, h in ipairs(job.template.headers) do
+              if h[1]:lower() ~= "content-type" then headers[#headers + 1] = h end
+            end
+            job.template = { method = "GET", url = loc, headers = headers }
           end
           job.attempt = job.attempt - 1   -- a redirect is not a failed attempt
           return "again", 0
@@ -577,6 +641,9 @@ end
 -- Several operations at once over the same connections:
 -- client:all({ {"get_user", id1}, {"get_user", id2} }) -> list of {result, info_or_err}.
 function Client:all(calls)
+  if type(calls) ~= "table" then
+    return nil, errors.invalid(self.class .. ".all", "expects a list of calls, got %s", type(calls))
+  end
   local results = engine.run(engine.source(self, calls, prepare_call),
                              { concurrency = math.max(#calls, 1), total = #calls })
   return results
@@ -599,12 +666,11 @@ function Client:bulk(calls, opts)
     if not bulk_options[k] then return nil, errors.invalid(self.class .. ".bulk", "unknown option '%s'", tostring(k)) end
   end
   local c = opts.concurrency or self.concurrency or 8
-  if type(c) ~= "number" or c < 1 or c ~= math.floor(c) then
-    return nil, errors.invalid(self.class .. ".bulk", "concurrency must be a whole number >= 1")
-  end
+  local ok, cerr = options.concurrency(c)
+  if not ok then return nil, errors.invalid(self.class .. ".bulk", "concurrency %s", cerr) end
   if opts.rate ~= nil then
-    local ok, rerr = limiter.parse_rate(opts.rate)
-    if not ok then return nil, errors.invalid(self.class .. ".bulk", "%s", rerr) end
+    local rok, rerr = options.rate(opts.rate)
+    if not rok then return nil, errors.invalid(self.class .. ".bulk", "%s", rerr) end
   end
   for _, k in ipairs({ "on_result", "on_progress" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then

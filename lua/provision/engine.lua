@@ -332,7 +332,8 @@ function Run:answered(job, resp)
     job.last_err, job.maybe_applied = err, true
     local child, cerr = client:read_back_job(job)
     if not child then
-      self:finish_job(job, nil, cerr or err)
+      err.read_back_error = tostring(cerr)   -- the outcome stays unknown
+      self:finish_job(job, nil, err)
       return
     end
     self.summary.read_backs = self.summary.read_backs + 1
@@ -484,7 +485,10 @@ function engine.call(job)
         local _, ferr = client:finish(job, resp)
         job.last_err, job.maybe_applied = ferr, true
         local child, cerr = client:read_back_job(job)
-        if not child then return nil, cerr or ferr end
+        if not child then
+          ferr.read_back_error = tostring(cerr)   -- the outcome stays unknown
+          return nil, ferr
+        end
         child.deadline_at = job.deadline_at
         if not wait(delay or 0) then return client:deadline_error(job) end
         local what, a, b = after_read_back(job, engine.call(child))

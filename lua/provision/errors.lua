@@ -72,8 +72,26 @@ function errors.is_error(v)
   return getmetatable(v) == Error
 end
 
+-- err.message is at most this many bytes; a longer one (a server's 10 MB
+-- JSON `message`) is cut with "...", and the body stays whole in err.body.
+local MAX_MESSAGE = 1024
+errors.MAX_MESSAGE = MAX_MESSAGE
+
+local function cap(message)
+  if #message <= MAX_MESSAGE then return message end
+  local cut = MAX_MESSAGE - 3
+  -- never end inside a UTF-8 sequence: back off over continuation bytes
+  while cut > 0 do
+    local b = message:byte(cut + 1)
+    if b < 0x80 or b >= 0xC0 then break end
+    cut = cut - 1
+  end
+  return message:sub(1, cut) .. "..."
+end
+
 -- fields: kind, status, class, message, body, headers, operation, attempts, ...
 function errors.new(fields)
+  if type(fields.message) == "string" then fields.message = cap(fields.message) end
   if not fields.class then
     if fields.status then
       fields.class = errors.class_for_status(fields.status)

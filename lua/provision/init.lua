@@ -6,6 +6,10 @@
 local client = require("provision.client")
 
 local provision = {
+  -- "provision X.Y.Z", as Lua's own _VERSION is "Lua 5.4"; `version` is the
+  -- bare X.Y.Z of the loaded C core. They agree (tests/spec/rockspec_spec.lua)
+  -- unless a stale build/ is loaded with newer Lua files.
+  _VERSION = "provision 0.2.0",
   version = require("provision.core").version,
   json = require("provision.json"),
   errors = require("provision.errors"),

@@ -3,6 +3,7 @@
 -- exp claim when the server gives no expires_in).
 local core = require("provision.core")
 local json = require("provision.json")
+local check_token_url = require("provision.options").token_url
 
 local Tokens = {}
 Tokens.__index = Tokens
@@ -41,6 +42,9 @@ function Tokens:get(scheme_name, cfg)
   if type(cfg.client_id) ~= "string" or type(cfg.client_secret) ~= "string" then
     return nil, "OAuth2 client credentials need client_id and client_secret strings"
   end
+  -- also checked by client.new; a credential table changed later lands here
+  local url_ok, url_err = check_token_url(cfg.token_url)
+  if not url_ok then return nil, url_err end
   local fields = { { "grant_type", "client_credentials" } }
   if cfg.scope then fields[#fields + 1] = { "scope", cfg.scope } end
   if cfg.audience then fields[#fields + 1] = { "audience", cfg.audience } end

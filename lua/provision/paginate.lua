@@ -35,7 +35,8 @@ function paginate.pages(client, opname, ...)
   end
   local n = select("#", ...)
   local args = { ... }
-  local np = #entry.positional
+  -- the options table follows the required and any positional optional ones
+  local np = #entry.positional + require("provision.client").leading_count(entry, n, ...)
   local opts = copy(args[np + 1])
   local finished = false
   local offset = opts[paging.skip or ""] or 0

@@ -55,30 +55,51 @@ describe("provision against the sandbox", function()
       assert.are.equal(2, #page.users)
     end)
 
-    it("does not repeat a POST after a 503: one attempt, one request", function()
+    local function users_named(c, email)
+      local n = 0
+      for u in c.agilicus:each("list_users", { org_id = ORG }) do
+        if u.email:lower() == email then n = n + 1 end
+      end
+      return n
+    end
+
+    it("settles a POST after a 503 by read-back, then sends it again: one user", function()
       local c = clients()
       fault({ method = "POST", path = "/agilicus/users", sequence = { "503" } })
-      local r, err = c.agilicus:create_user({ email = "new.one@northwind.example", org_id = ORG })
-      assert.is_nil(r)
-      assert.are.equal(503, err.status)
-      assert.are.equal(1, err.attempts)
-      assert.are.equal(1, #log("POST"))
+      local u, info = c.agilicus:create_user({ email = "new.one@northwind.example", org_id = ORG })
+      assert.is_truthy(u, tostring(info))
+      assert.are.equal("new.one@northwind.example", u.email)
+      assert.are.equal(2, info.attempts)
+      assert.are.equal(2, #log("POST"))
+      assert.are.equal(1, #log("GET"))            -- the read-back, before the second POST
+      assert.is_true(log()[2].method == "GET")
+      assert.are.equal(1, users_named(c, "new.one@northwind.example"))
     end)
 
-    it("does not repeat a POST whose answer was lost: the user exists once", function()
+    it("settles a POST whose answer was lost by read-back: no second POST, the user once", function()
       local c = clients()
       -- warm a kept-alive connection first: libcurl would silently re-send a
       -- request whose reused connection died, POST included
       assert(c.agilicus:list_users({ org_id = ORG, limit = 1 }))
       fault({ method = "POST", path = "/agilicus/users", sequence = { "close_after" } })
-      local r, err = c.agilicus:create_user({ email = "lost.answer@northwind.example", org_id = ORG })
+      local u, info = c.agilicus:create_user({ email = "lost.answer@northwind.example", org_id = ORG })
+      assert.is_truthy(u, tostring(info))
+      assert.are.equal("read_back", info.settled)
+      assert.are.equal("lost.answer@northwind.example", u.email)
       assert.are.equal(1, #log("POST"))
+      assert.are.equal(1, users_named(c, "lost.answer@northwind.example"))
+    end)
+
+    it("reports a lost answer as outcome unknown when read-backs are off", function()
+      local c = clients({ retries = { attempts = 3, base_delay = 0.01, read_back = false } })
+      fault({ method = "POST", path = "/agilicus/users", sequence = { "close_after" } })
+      local r, err = c.agilicus:create_user({ email = "unknown.one@northwind.example", org_id = ORG })
       assert.is_nil(r)
       assert.are.equal("network", err.kind)
+      assert.are.equal("unknown", err.outcome)
       assert.is_true(err.request_sent)
       assert.are.equal(1, err.attempts)
-      local found = assert(workflow.find_agilicus_user(c.agilicus, ORG, "lost.answer@northwind.example"))
-      assert.are.equal("lost.answer@northwind.example", found.email)
+      assert.are.equal(1, #log("POST"))
     end)
 
     it("repeats an idempotent PUT whose connection dropped mid-answer", function()
@@ -90,14 +111,26 @@ describe("provision against the sandbox", function()
       assert.are.equal("retry-tenant", t.id)
     end)
 
-    it("repeats a POST the server never saw (connection closed before reading)", function()
+    it("sends a POST again once a read-back shows the closed connection did nothing", function()
+      local c = clients()
+      fault({ method = "POST", path = "/agilicus/users", sequence = { "close" } })
+      local u, info = c.agilicus:create_user({ email = "never.seen@northwind.example", org_id = ORG })
+      -- the sandbox closes before reading: the client cannot know that, so it
+      -- looks before sending again
+      assert.is_truthy(u, tostring(info))
+      assert.are.equal(2, info.attempts)
+      assert.are.equal(1, #log("GET"))
+      assert.are.equal(1, users_named(c, "never.seen@northwind.example"))
+    end)
+
+    it("keeps the outcome unknown when a read-back cannot be built", function()
       local c = clients()
       fault({ method = "POST", path = "/document360/v2/Teams", sequence = { "close" } })
-      local r, err = c.d360:v2_teams_post({})
-      -- the sandbox closes before answering: the client cannot know it was unread,
-      -- so a POST is not repeated
+      local r, err = c.d360:v2_teams_post({})   -- no email: nothing to look up by
       assert.is_nil(r)
-      assert.are.equal(1, err.attempts)
+      assert.are.equal("unknown", err.outcome)
+      assert.is_truthy(err.read_back_error)
+      assert.are.equal(1, #log("POST"))
     end)
 
     it("waits for Retry-After on 429 and then succeeds", function()
@@ -130,16 +163,24 @@ describe("provision against the sandbox", function()
   end)
 
   describe("rate limit", function()
-    it("answers 429 with Retry-After past the budget", function()
-      sb:admin("PUT", "/ratelimit", { limit = 2, window = 60 })
+    it("waits out X-RateLimit-Remaining: 0 instead of sending into a 429", function()
+      sb:admin("PUT", "/ratelimit", { limit = 2, window = 2 })
       finally(function() sb:admin("PUT", "/ratelimit", { limit = 1000, window = 60 }) end)
       local c = clients({ retries = false })
-      assert.is_truthy(c.docspace:get_portal_users_count())
-      assert.is_truthy(c.docspace:get_portal_users_count())
+      for _ = 1, 3 do assert.is_truthy(c.docspace:get_portal_users_count()) end
+      local statuses = {}
+      for _, e in ipairs(log()) do statuses[#statuses + 1] = e.status end
+      assert.are.same({ 200, 200, 200 }, statuses)
+    end)
+
+    it("answers 429 with Retry-After when retries are off", function()
+      local c = clients({ retries = false })
+      fault({ path = "/docspace", sequence = { "429" }, retry_after = 3 })
       local r, err = c.docspace:get_portal_users_count()
       assert.is_nil(r)
       assert.are.equal("RateLimitedError", err.class)
-      assert.is_truthy(tonumber(err.retry_after))
+      assert.are.equal("not_applied", err.outcome)
+      assert.are.equal(3, tonumber(err.retry_after))
     end)
   end)
 

@@ -1,8 +1,8 @@
 -- A tiny HTTP/1.1 server for executor tests: answers every request with a
 -- JSON description of what it received (method, path, query, headers, body).
 -- Special paths: /status/NNN answers NNN; /json-bad answers invalid JSON;
--- /html/NNN answers NNN with an HTML page of ?size bytes; /redirect?to=URL
--- answers 302; /reply?status=&type=&body= answers exactly that. One connection at a time, closed after each answer. Prints "PORT n".
+-- /html/NNN answers NNN with an HTML page of ?size bytes; /redirect?to=URL[&code=N]
+-- answers 302 (or N); /reply?status=&type=&body= answers exactly that. One connection at a time, closed after each answer. Prints "PORT n".
 local socket = require("socket")
 local cjson = require("cjson")
 
@@ -75,7 +75,7 @@ local function serve(c)
       respond(c, tonumber(path:match("^/html/(%d+)")), { ["Content-Type"] = "text/html" }, page)
     elseif path == "/redirect" then
       local to = query:match("to=([^&]*)"):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-      respond(c, 302, { Location = to }, "")
+      respond(c, tonumber(query:match("code=(%d+)")) or 302, { Location = to }, "")
     else
       local doc = { method = method, path = path, raw_query = query, query = parse_query(query),
                     headers = headers, header_list = list, body = body }

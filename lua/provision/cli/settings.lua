@@ -64,8 +64,16 @@ end
 -- Loads a config file: a Lua chunk returning {<api> = {...}, defaults = {...}}.
 -- The chunk sees only os.getenv (so `token = os.getenv("X")` works).
 function settings.load_config(path)
-  local chunk, err = loadfile(path)
-  if not chunk then return nil, "cannot load config " .. path .. ": " .. tostring(err) end
+  local chunk, err = loadfile(path, "t")
+  if not chunk then
+    -- Lua's parser quotes the text near the error, which may be a token:
+    -- report the line only.
+    local msg = tostring(err)
+    local rest = msg:sub(1, #path) == path and msg:sub(#path + 1) or msg
+    local line = rest:match("^:(%d+):") or rest:match(":(%d+):")
+    if line then return nil, "config " .. path .. ": syntax error on line " .. line end
+    return nil, "cannot load config " .. path .. ": " .. msg
+  end
   local env = { os = { getenv = os.getenv }, tostring = tostring, tonumber = tonumber }
   if setfenv then setfenv(chunk, env) else -- Lua 5.2+: replace the _ENV upvalue
     local i = 1

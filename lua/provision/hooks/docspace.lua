@@ -14,6 +14,19 @@ function hooks.unwrap(body)
   return body
 end
 
+-- A 2xx whose envelope reports a failure (statusCode >= 400, or an error
+-- object) is an error: message, {status = statusCode}.
+function hooks.check(body)
+  if type(body) ~= "table" then return nil end
+  local code = body.statusCode
+  local failed_code = type(code) == "number" and code >= 400
+  local e = body.error
+  if not failed_code and (e == nil or e == null or e == false) then return nil end
+  local message = hooks.error_message(body)
+    or ("request failed (envelope statusCode " .. tostring(code) .. ")")
+  return message, { status = failed_code and code or nil }
+end
+
 function hooks.error_message(body)
   if type(body) ~= "table" then return nil end
   local e = body.error

@@ -33,9 +33,25 @@ local function all_failed(requests, err)
   return out
 end
 
+-- Waits in steps of at most STEP seconds from Lua rather than in one C call
+-- (session:perform), so that an interpreter's signal hook (lua5.4's Ctrl-C
+-- "interrupted!") runs within a step instead of after the whole transfer.
+local STEP = 0.25
+
 function Curl:send(requests)
-  local out, err = self.session:perform(requests)
-  if not out then return all_failed(requests, err) end
+  local batch, err = self.session:start(requests)
+  if not batch then return all_failed(requests, err) end
+  while true do
+    local done, serr = batch:step(STEP)
+    if done then break end
+    if done == nil then   -- the session was closed meanwhile
+      batch:close()
+      return all_failed(requests, serr)
+    end
+  end
+  local out, rerr = batch:results()
+  batch:close()
+  if not out then return all_failed(requests, rerr) end
   return out
 end
 
@@ -51,11 +67,17 @@ end
 -- Requests started one at a time, collected as each ends (the bulk
 -- engine's interface: provision.transport.stream).
 function Curl:stream()
-  return require("provision.transport.curl_stream").new(self.session)
+  return require("provision.transport.curl_stream").new(self.session, { sleep = Curl.sleep, max_step = STEP })
 end
 
 function Curl.now() return core.now() end
-function Curl.sleep(s) core.sleep(s) end
+function Curl.sleep(s)
+  if not (type(s) == "number" and s > 0) then return end
+  local deadline = core.now() + s
+  repeat
+    core.sleep(math.max(0, math.min(STEP, deadline - core.now())))
+  until core.now() >= deadline
+end
 
 function Curl:stats() return self.session:stats() end
 

@@ -16,7 +16,8 @@ local M = {}
 function M.new(session, opts)
   opts = opts or {}
   return setmetatable({ session = session, live = {}, early = {}, wait = opts.wait,
-                        can_wait = opts.can_wait, sleep = opts.sleep or core.sleep }, CurlStream)
+                        can_wait = opts.can_wait, sleep = opts.sleep or core.sleep,
+                        max_step = opts.max_step }, CurlStream)
 end
 
 function CurlStream:add(req, tag)
@@ -41,10 +42,10 @@ local function collect(self, out)
   local live, j, moved = self.live, 0, 0
   for i = 1, #live, 2 do
     local batch, tag = live[i], live[i + 1]
-    local results = batch:results()
-    if results then
+    local results, err = batch:results()
+    if results or (err and err.kind ~= "not_finished") then   -- done, or its session closed
       out[#out + 1] = tag
-      out[#out + 1] = results[1]
+      out[#out + 1] = results and results[1] or err
       batch:close()
       moved = moved + 1
     else
@@ -78,7 +79,8 @@ function CurlStream:poll(timeout)
     end
     return out
   end
-  live[1]:step(timeout)
+  local step = self.max_step
+  live[1]:step((step and step < timeout) and step or timeout)
   collect(self, out)
   return out
 end
