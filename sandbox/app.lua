@@ -111,7 +111,10 @@ end
 function App.fault_response(app, api, ctx, action)
   local status = action.status
   local headers = {}
-  if status == 429 then headers[1] = { "Retry-After", tostring(action.retry_after or 1) } end
+  -- a 429 always says when to come back; other statuses when the rule says so
+  if status == 429 or action.retry_after then
+    headers[1] = { "Retry-After", tostring(action.retry_after or 1) }
+  end
   if status == 502 or status == 503 or status == 504 then
     local reason = http.REASONS[status] or "Error"
     headers[#headers + 1] = { "Content-Type", "text/html" }

@@ -11,7 +11,7 @@
 --   action      used when there is no sequence (default "503")
 --   times       stop after this many injected faults
 --   delay_ms    latency added to every matching request (then `action`, if any)
---   retry_after seconds for the Retry-After of a 429 (default 1)
+--   retry_after seconds for the Retry-After of a 429 (default 1) or of any other status
 -- Actions (strings, or tables like {action = "delay", ms = 200}):
 --   "500" | "502" | "503" | any 4xx/5xx  status (502/503 with an HTML body)
 --   "429"        Too Many Requests with Retry-After
@@ -77,7 +77,7 @@ function Faults:add(spec)
     method = spec.method and spec.method:upper() or nil,
     path = spec.path, pattern = spec.pattern, api = spec.api,
     probability = tonumber(spec.probability), times = tonumber(spec.times),
-    delay_ms = tonumber(spec.delay_ms or spec.latency_ms), retry_after = tonumber(spec.retry_after) or 1,
+    delay_ms = tonumber(spec.delay_ms or spec.latency_ms), retry_after = tonumber(spec.retry_after),
     loop = spec.loop and true or false, hits = 0, seen = 0,
   }
   if rule.method == "*" then rule.method = nil end

@@ -26,6 +26,7 @@ local engine = {}
 
 local PROGRESS_INTERVAL = 0.5
 local MULTI_POLL = 0.005   -- seconds per stream when one run drives several transports
+local MAX_WAIT = 1         -- the loop looks around at least this often (seconds)
 
 -- A binary min-heap of jobs by `due`.
 local function heap_push(h, job)
@@ -357,6 +358,7 @@ function Run:next_wake(now)
   end
   if self.on_progress and self.next_progress < wake then wake = self.next_progress end
   local t = wake - now
+  if t > MAX_WAIT then return MAX_WAIT end
   return t > 0 and t or 0
 end
 

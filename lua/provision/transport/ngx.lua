@@ -703,6 +703,96 @@ function Transport:send(requests)
   return results
 end
 
+-- Streams (the bulk engine's interface, provision.transport.stream) -------------
+--
+-- add() queues a request; light threads (at most max_concurrency, spawned
+-- as work arrives, then reused) take requests in order, run them and hand
+-- each answer back; poll() waits on a semaphore until one is back or the
+-- timeout passes. close() kills the threads. Needs ngx.semaphore
+-- (lua-resty-core); without it the engine falls back to send().
+
+local Stream = {}
+Stream.__index = Stream
+
+local semaphore_ok, semaphore = pcall(require, "ngx.semaphore")
+
+local function stream_worker(s)
+  while not s.closed do
+    if s.qhead > s.qtail then
+      s.idle = s.idle + 1
+      s.work:wait(3600)
+      s.idle = s.idle - 1
+    else
+      local item = s.queue[s.qhead]
+      s.queue[s.qhead] = nil
+      s.qhead = s.qhead + 1
+      s.busy = s.busy + 1
+      local spec, res = item[1], nil
+      if spec.kind then
+        res = spec
+      elseif s.t.closed then
+        res = fail("closed", "transport is closed", false)
+      else
+        local ok, r = pcall(s.t.exchange, s.t, spec)
+        res = ok and r or fail("internal", "transport error: " .. tostring(r), true)
+      end
+      s.busy = s.busy - 1
+      local d = s.done
+      d[#d + 1] = item[2]
+      d[#d + 1] = res
+      s.ready:post(1)
+    end
+  end
+end
+
+function Stream:add(req, tag)
+  local ok, spec = pcall(prepare, self.t, req, 1)
+  if not ok then spec = fail("invalid_argument", tostring(spec), false) end
+  self.qtail = self.qtail + 1
+  self.queue[self.qtail] = { spec, tag }
+  if self.idle > 0 then
+    self.work:post(1)
+  elseif #self.threads < self.t.opts.max_concurrency then
+    local th, err = ngx.thread.spawn(stream_worker, self)
+    if th then
+      self.threads[#self.threads + 1] = th
+    elseif #self.threads == 0 then
+      error("provision.transport.ngx: cannot spawn a light thread: " .. tostring(err))
+    end
+  end
+end
+
+function Stream:inflight()
+  return (self.qtail - self.qhead + 1) + self.busy + #self.done / 2
+end
+
+function Stream:poll(timeout)
+  timeout = timeout or 0
+  if timeout > 1 then timeout = 1 end   -- ngx.semaphore's wait returns at once for huge timeouts
+  if #self.done == 0 then
+    if timeout > 0 then self.ready:wait(timeout) else ngx.sleep(0) end
+  end
+  local out = self.done
+  self.done = {}
+  -- every answer posted once; the ones collected here are counted off
+  while self.ready:count() > 0 do self.ready:wait(0) end
+  return out
+end
+
+function Stream:close()
+  self.closed = true
+  for _, th in ipairs(self.threads) do ngx.thread.kill(th) end
+  self.threads, self.queue, self.qhead, self.qtail, self.done = {}, {}, 1, 0, {}
+end
+
+if semaphore_ok then
+  function Transport:stream()
+    return setmetatable({ t = self, queue = {}, qhead = 1, qtail = 0, done = {}, busy = 0,
+                          threads = {}, idle = 0, closed = false,
+                          work = semaphore.new(0), ready = semaphore.new(0) }, Stream)
+  end
+end
+
 function M.now() return clock() end
 function M.sleep(s) ngx.sleep(s) end
 Transport.now = M.now
