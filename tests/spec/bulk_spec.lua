@@ -1,0 +1,198 @@
+-- api:bulk against the sandbox: pacing under its rate limit, every call
+-- settled exactly once through injected faults, slots refilled as calls
+-- end (no round waits for its slowest call), progress while it runs,
+-- deadlines, and iterators that are never drained ahead.
+local provision = require("provision")
+local sandbox = require("support.sandbox")
+
+local ORG = "Nw7kQ2pX9sT4vB8mL1cR3d"
+
+describe("api:bulk against the sandbox", function()
+  local sb
+
+  setup(function()
+    sb = sandbox.start({ rate = "100000/60", args = { "--quiet" } })
+  end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    assert.are.equal(200, (sb:admin("POST", "/reset")))
+    sb:admin("DELETE", "/faults")
+    sb:admin("DELETE", "/log")
+    sb:admin("PUT", "/ratelimit", { limit = 100000, window = 60 })
+  end)
+
+  local function fault(rule) assert.are.equal(201, (sb:admin("POST", "/faults", rule))) end
+  local function log()
+    local _, doc = sb:admin("GET", "/log")
+    return doc.entries
+  end
+  local function count(entries, pred)
+    local n = 0
+    for _, e in ipairs(entries) do if pred(e) then n = n + 1 end end
+    return n
+  end
+  local function users(extra)
+    local opts = { server = sb.agilicus, auth = { bearer = sb.credentials.agilicus.token },
+                   retries = { attempts = 5, base_delay = 0.02, max_delay = 0.5 } }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return assert(provision.UsersApi(opts))
+  end
+  local function creates(prefix, n)
+    local calls = {}
+    for i = 1, n do
+      calls[i] = { "create_user", { email = prefix .. i .. "@northwind.example", org_id = ORG, first_name = "B" } }
+    end
+    return calls
+  end
+  -- e-mail -> how many users the sandbox holds with it
+  local function census(api)
+    local seen = {}
+    for u in api:each("list_users", { org_id = ORG }) do
+      local e = u.email:lower()
+      seen[e] = (seen[e] or 0) + 1
+    end
+    return seen
+  end
+
+  it("returns results in input order and a summary", function()
+    local api = users()
+    local results, summary = api:bulk({
+      { "get_user", "no-such-user", { org_id = ORG } },
+      { "list_users", { org_id = ORG, limit = 2 } },
+      { "no_such_operation" },
+      { "get_user" },                       -- a missing positional argument
+    })
+    assert.are.equal(4, #results)
+    assert.are.equal("NotFoundError", results[1][2].class)
+    assert.are.equal("not_applied", results[1][2].outcome)
+    assert.are.equal(2, #results[2][1].users)
+    assert.are.equal("invalid_argument", results[3][2].kind)
+    assert.are.equal("invalid_argument", results[4][2].kind)
+    assert.are.same({ 1, 3, 0 }, { summary.ok, summary.failed, summary.unknown })
+    assert.are.equal(2, summary.requests)
+    for _, k in ipairs({ "retried", "throttled", "elapsed", "rate" }) do assert.is_number(summary[k], k) end
+  end)
+
+  it("refuses bad options with a clear error", function()
+    local api = users()
+    for _, bad in ipairs({ { concurrency = 0 }, { concurrency = 1.5 }, { rate = "fast" },
+                           { on_result = 1 }, { concurency = 2 } }) do
+      local r, err = api:bulk({}, bad)
+      assert.is_nil(r)
+      assert.are.equal("invalid_argument", err.kind)
+    end
+    local r, err = api:bulk("nope")
+    assert.is_nil(r)
+    assert.are.equal("invalid_argument", err.kind)
+  end)
+
+  it("paces 200 creates under a 50 per second limit: none fails, almost no 429", function()
+    assert.are.equal(200, (sb:admin("PUT", "/ratelimit", { limit = 50, window = 1 })))
+    local api = users()
+    local _, summary = api:bulk(creates("paced", 200), { concurrency = 8, rate = "50/1" })
+    assert.are.equal(200, summary.ok)
+    assert.are.equal(0, summary.failed + summary.unknown)
+    local throttled = count(log(), function(e) return e.status == 429 end)
+    assert.is_true(throttled <= 4, throttled .. " answers were 429 (at most 2 % allowed)")
+  end)
+
+  it("finds the pace of an unannounced limit on its own: none fails", function()
+    assert.are.equal(200, (sb:admin("PUT", "/ratelimit", { limit = 50, window = 1 })))
+    local api = users()
+    local _, summary = api:bulk(creates("adaptive", 150), { concurrency = 8 })
+    assert.are.equal(150, summary.ok)
+    local throttled = count(log(), function(e) return e.status == 429 end)
+    -- the first burst meets the limit; after that the limiter keeps under it
+    assert.is_true(throttled <= 24, throttled .. " answers were 429")
+  end)
+
+  it("settles 1,000 creates through 10 % faults of every kind: each user exactly once", function()
+    local kinds = { "502", "503", "429", "close_after", "truncate", "close", "close_mid", "delay:2000" }
+    local rules = {}
+    for _, k in ipairs(kinds) do
+      rules[#rules + 1] = { path = "/agilicus/users", probability = 0.1 / #kinds, action = k }
+    end
+    rules[#rules + 1] = { path = "/agilicus/users", method = "POST", probability = 0.01, action = "503",
+                          retry_after = 1 }
+    fault({ rules = rules, seed = 7 })
+    local api = users({ concurrency = 16 })
+    local results, summary = api:bulk(creates("fault", 1000), { concurrency = 16 })
+    local _, f = sb:admin("GET", "/faults")
+    local injected = 0
+    for _, r in ipairs(f.rules) do injected = injected + r.hits end
+    sb:admin("DELETE", "/faults")
+    local failures = {}
+    for i, r in ipairs(results) do
+      if r[1] == nil then failures[#failures + 1] = i .. ": " .. tostring(r[2]) end
+    end
+    assert.are.same({}, failures)
+    assert.are.same({ 1000, 0, 0 }, { summary.ok, summary.failed, summary.unknown })
+    assert.is_true(injected >= 50, injected .. " faults injected")
+    assert.is_true(summary.read_backs > 0)
+    local seen = census(api)
+    local missing, twice = 0, 0
+    for i = 1, 1000 do
+      local n = seen["fault" .. i .. "@northwind.example"] or 0
+      if n == 0 then missing = missing + 1 elseif n > 1 then twice = twice + 1 end
+    end
+    assert.are.same({ 0, 0 }, { missing, twice })
+  end)
+
+  it("does not hold 49 calls behind one that waits out a 5 s Retry-After", function()
+    fault({ method = "GET", pattern = "^/agilicus/users/u1$", sequence = { "503" }, retry_after = 5 })
+    local api = users()
+    local calls = {}
+    for i = 1, 50 do calls[i] = { "get_user", "u" .. i, { org_id = ORG } } end
+    local order, progress_before_end = {}, 0
+    local _, summary = api:bulk(calls, { concurrency = 8,
+      on_result = function(i) order[#order + 1] = i end,
+      on_progress = function(s) if s.done < 50 then progress_before_end = progress_before_end + 1 end end })
+    assert.are.equal(50, summary.done)
+    assert.are.equal(1, order[50], "the call behind the Retry-After ended last")
+    assert.is_true(progress_before_end >= 2, "progress reported while the run waited")
+    assert.are.equal(1, summary.retried)
+  end)
+
+  it("pulls from an iterator only as slots free up", function()
+    local api = users()
+    local pulled, ended, ahead = 0, 0, 0
+    local n = 300
+    local i = 0
+    local function calls()
+      i = i + 1
+      if i > n then return nil end
+      pulled = pulled + 1
+      if pulled - ended > ahead then ahead = pulled - ended end
+      return { "list_users", { org_id = ORG, limit = 1 } }
+    end
+    local results, summary = api:bulk(calls, { concurrency = 4, collect = false,
+      on_result = function() ended = ended + 1 end })
+    assert.are.equal(n, summary.ok)
+    assert.are.equal(n, ended)
+    assert.are.same({}, results)
+    assert.is_true(ahead <= 8, "at most two slots' worth pulled ahead, saw " .. ahead)
+  end)
+
+  it("bounds a call across its attempts with a deadline", function()
+    fault({ method = "GET", path = "/agilicus/users", action = "503" })
+    local api = users({ retries = { attempts = 50, base_delay = 0.2, max_delay = 0.2 } })
+    local r, err = api:list_users({ org_id = ORG, _call = { deadline = 1 } })
+    assert.is_nil(r)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(err.deadline)
+    assert.is_true(err.attempts < 50)
+    local _, summary = api:bulk({ { "list_users", { org_id = ORG } } }, { concurrency = 1 })
+    assert.are.equal(1, summary.failed)
+  end)
+
+  it("runs all() on the same engine: a slow call does not make the others wait for a round", function()
+    fault({ method = "GET", pattern = "^/agilicus/users/u1$", sequence = { "503" }, retry_after = 2 })
+    local api = users()
+    local calls = {}
+    for i = 1, 6 do calls[i] = { "get_user", "u" .. i, { org_id = ORG } } end
+    local results = api:all(calls)
+    assert.are.equal(6, #results)
+    assert.are.equal(2, results[1][2].attempts)
+    for i = 2, 6 do assert.are.equal(1, results[i][2].attempts) end
+  end)
+end)
