@@ -90,4 +90,19 @@ describe("test harness", function()
     assert.is_false(ok3)
     assert.equals(e1, e3)
   end)
+
+  it("a shared Prism that exits before answering is not started again", function()
+    local bad = os.tmpname() .. ".json"
+    local f = io.open(bad, "w")
+    f:write('{"openapi":"3.0.0","info":{"title":"x","version":"1"},"paths":{"/a":{"get":{"responses":',
+      '{"200":{"description":"ok","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Nope"}}}}}}}}}')
+    f:close()
+    local ok1, e1 = pcall(prism.shared_mock, bad)
+    local ok2, e2 = pcall(prism.shared_mock, bad)
+    os.remove(bad)
+    assert.is_false(ok1)
+    assert.matches("exited before answering", e1)
+    assert.is_false(ok2)
+    assert.equals(e1, e2)   -- the same log named: no second server
+  end)
 end)

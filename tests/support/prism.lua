@@ -415,7 +415,9 @@ local function start(mode, spec_path, upstream, opts)
   function h.alive() return M.alive(pid) end
   function h.stop()
     running[pid] = nil
-    if h.shared_key and shared[h.shared_key] == h then shared[h.shared_key] = nil end
+    -- a stopped shared server is started afresh by the next caller; a failed
+    -- one stays registered, so that every caller gets its error
+    if h.shared_key and shared[h.shared_key] == h and not h.failed then shared[h.shared_key] = nil end
     h.stopped = true
     local gone = M.kill(pid)
     if served ~= spec_path then os.remove(served) end   -- the transformed copy; the log stays
