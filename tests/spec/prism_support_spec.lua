@@ -135,7 +135,7 @@ describe('support.prism mock (document360, --errors)', function()
   end)
 end)
 
-describe('support.prism on the published document360 spec, unmodified', function()
+describe('support.prism on the document360 fixture, served unmodified', function()
   it('shows the date-time defect that prism.fixups.document360 works around', function()
     local raw = prism.mock(D360)   -- no --errors: answer + sl-violations header
     local status, h = request(raw.url .. '/v2/Teams', { api_token = 'tok' })
@@ -259,7 +259,7 @@ describe('support.prism proxy (document360 in front of a LuaSocket upstream)', f
   end)
 end)
 
-describe('support.prism on each published spec', function()
+describe('support.prism on each contract fixture (the shared mocks)', function()
   -- one GET per spec that the spec's own example should satisfy
   local cases = {
     { 'docspace', '/api/2.0/portal/userscount', { ApiKeyBearer = 'k' } },
