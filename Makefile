@@ -6,7 +6,7 @@ LUA ?= lua5.4
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps deps-test build test demo clean bench lint memcheck mutate
+.PHONY: all deps deps-test build test demo clean bench lint memcheck mutate contract-fixtures
 
 all: build
 
@@ -41,7 +41,12 @@ mutate:
 	@$(LUA) scripts/mutate.lua
 
 lint:
-	luacheck -q --codes lua/provision tests examples bin sandbox
+	luacheck -q --codes lua/provision tests examples bin sandbox bench scripts
+
+# Rewrite tests/contract/ from the published specs and SDK pages (../shared
+# beside the repo, or SPECS=DIR SEEDS=DIR); only when one of them changed.
+contract-fixtures:
+	$(LUA) scripts/contract-fixtures.lua $(if $(SPECS),--specs $(SPECS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 clean:
 	rm -rf $(BUILD) build-debug build-asan build.luarocks

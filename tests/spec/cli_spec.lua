@@ -3,7 +3,6 @@
 -- settings precedence, exit codes, and no secret in any output.
 local sandbox = require("support.sandbox")
 local core = require("provision.core")
-local socket = require("socket")
 
 local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/spec/[^/]*$") or "."
 local BIN = ROOT .. "/bin/provision"
@@ -82,12 +81,7 @@ local function decode(s)
   return v
 end
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
+local refused_port = require("support.proc").refused_port
 
 describe("bin/provision", function()
   local sb, env
@@ -422,7 +416,7 @@ describe("bin/provision", function()
     end)
 
     it("connection refused exits 3", function()
-      local port = free_port()
+      local port = refused_port()
       local r = run({ "agilicus", "get_user", "x", "--server", "http://127.0.0.1:" .. port, "--retries=0" },
         { env = env })
       assert.are.equal(3, r.code, r.err)
@@ -464,7 +458,7 @@ return {
   agilicus = { url = %q, token = "zz-config-token-1" },
   defaults = { retries = 0 },
 }
-]], "http://127.0.0.1:" .. free_port()))
+]], "http://127.0.0.1:" .. refused_port()))
       f:close()
       -- config alone: its URL (nothing listens there) -> exit 3
       local c = run({ "--config", cfg, "agilicus", "list_users", "--limit=1" })

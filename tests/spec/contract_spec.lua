@@ -22,15 +22,14 @@
 --
 -- Where a spec forced a guess (mostly the reconstructed Agilicus spec), the
 -- comments say so; see also the header of tests/support/contract_args.lua.
--- Needs node_modules/.bin/prism (scripts/prism-install.sh); pending without it.
+-- The specs are the committed fixtures (tests/contract/); the mocks are the
+-- shared ones of tests/support/contract_mocks.lua, started once per run.
+-- Needs node_modules/.bin/prism (scripts/prism-install.sh): without it, or
+-- when a mock does not come up, every test here fails with the reason.
 local prism = require 'support.prism'
 local A = require 'support.contract_args'
-
-local ready, why = prism.available()
-if not ready then
-  describe('contract (Prism)', function() pending(why) end)
-  return
-end
+local contract_mocks = require 'support.contract_mocks'
+local once = require 'support.once'
 
 local provision = require 'provision'
 local json = require 'provision.json'
@@ -115,19 +114,7 @@ local function raw(mock, method, path, headers)
   return resp
 end
 
--- An extra named example for the 400 of GET /v2/Teams/{userId}, added to
--- the mock's copy of document360.openapi.json after the spec's own (so the
--- default answers are unchanged): BaseError.description is nullable, so
--- {description: null, error_code: "..."} is a body the API may send.
-local D360_NULL_DESCRIPTION = 'contract-null-description'
-local function add_null_description_example(text)
-  local i = assert(text:find('"Teams - Invalid User Id": {', 1, true), 'example not found')
-  local _, j = assert(text:find('\n                  }', i, true))
-  return text:sub(1, j) .. ',\n                  "' .. D360_NULL_DESCRIPTION .. '": {"value": ' ..
-    '{"extension_data":null,"success":false,"errors":[{"extension_data":null,"stack_trace":null,' ..
-    '"description":null,"error_code":"USER_NOT_FOUND","custom_data":null}],"warnings":[],"information":[]}}' ..
-    text:sub(j + 1)
-end
+local D360_NULL_DESCRIPTION = contract_mocks.D360_NULL_DESCRIPTION
 
 local function prefer(code) return { _call = { headers = { { 'Prefer', 'code=' .. code } } } } end
 local PREFER_404 = prefer(404)
@@ -143,25 +130,10 @@ end
 describe('contract (Prism --errors)', function()
   local mocks, clients = {}, {}
 
-  setup(function()
-    local specs = {
-      docspace = { 'docspace.seed' },
-      outpost_v0 = { 'outpost' },
-      outpost_latest = { 'outpost.latest' },
-      agilicus = { 'agilicus.reconstructed' },
-      -- document360.openapi.json's own examples break its schemas: 97
-      -- timestamps such as "last_login_at": "2024-06-13T14:30:00" carry no
-      -- UTC offset, so with --errors GET /v2/Teams and GET /v2/Teams/{userId}
-      -- would answer 500 #VIOLATIONS for every request, valid or not. The
-      -- fixup stops Prism checking format date-time (in a temp copy); the real
-      -- API sends such timestamps too, and the client must accept them.
-      document360 = { 'document360', { prism.fixups.document360, add_null_description_example } },
-    }
-    for key, s in pairs(specs) do
-      mocks[key] = prism.mock(prism.spec(s[1]), { errors = true, wait = false, transform = s[2] })
-    end
-    for _, m in pairs(mocks) do m.wait() end
-
+  -- Started on first use (support.once): when a mock is not up, each test
+  -- fails with the same reason.
+  before_each(once(function()
+    for _, key in ipairs(contract_mocks.KEYS) do mocks[key] = contract_mocks.get(key) end
     clients.docspace = assert(provision.PortalUsersApi {
       server = mocks.docspace.url, retries = false, auth = { Bearer = DS_JWT } })
     clients.outpost_v0 = assert(provision.Tenants {
@@ -174,11 +146,10 @@ describe('contract (Prism --errors)', function()
       server = mocks.agilicus.url, retries = false, auth = { bearer = AGILICUS_JWT } })
     clients.document360 = assert(provision.TeamsApi {
       server = mocks.document360.url, retries = false, auth = { api_token = D360_TOKEN } })
-  end)
+  end, 'contract mocks unavailable'))
 
   teardown(function()
-    for _, c in pairs(clients) do c:close() end
-    for _, m in pairs(mocks) do m.stop() end
+    for _, c in pairs(clients) do c:close() end   -- the mocks are shared: stopped at exit
   end)
 
   -- ------------------------------------------------------------ every operation

@@ -23,13 +23,42 @@ local function fd_is_open(fd)
   return link:match("^socket:") ~= nil
 end
 
-local function step_until_done(b, limit)
-  local steps = 0
+-- Loops that drive a batch are bounded in time, generously for a loaded
+-- machine, never by a count of steps (a step returns as soon as anything
+-- happens, so how many a transfer takes depends on the machine).
+local BOUND = 120
+
+local function step_until_done(b)
+  local steps, deadline = 0, socket.gettime() + BOUND
   while not b:step(0.05) do
     steps = steps + 1
-    assert(steps < (limit or 400), "batch never finished")
+    assert(socket.gettime() < deadline, "batch never finished")
   end
   return steps
+end
+
+-- Transfers of `b`'s batch still running, from tostring(b) ("N pending").
+local function pending(b)
+  return tonumber(tostring(b):match("(%d+) pending")) or 0
+end
+
+-- Sockets of the session waiting to read only: each is a transfer that has
+-- sent its request (libcurl waits to write while it connects and sends).
+local function reading(b)
+  local n = 0
+  for _, f in ipairs(b:wait_info().fds) do
+    if f.read and not f.write then n = n + 1 end
+  end
+  return n
+end
+
+-- Step `b` until cond() holds (the batch must not finish first).
+local function step_until(b, cond, what)
+  local deadline = socket.gettime() + BOUND
+  while not cond() do
+    assert(not b:step(0.01), what .. ": the batch finished first")
+    assert(socket.gettime() < deadline, what .. ": not within " .. BOUND .. " s")
+  end
 end
 
 describe("provision.core non-blocking batches", function()
@@ -119,7 +148,7 @@ describe("provision.core non-blocking batches", function()
   it("wait_info lists open descriptors and a sane timeout", function()
     local s2 = core.session({ max_body = 1024 * 1024 * 1024 })
     local b = assert(s2:start({ { url = srv:url("/big.bin") }, { url = srv:url("/big.bin") } }))
-    local seen, steps = 0, 0
+    local seen, steps, deadline = 0, 0, socket.gettime() + BOUND
     repeat
       local info = assert(b:wait_info())
       assert.is_true(info.complete)
@@ -134,7 +163,7 @@ describe("provision.core non-blocking batches", function()
         seen = seen + 1
       end
       steps = steps + 1
-      assert(steps < 2000)
+      assert(socket.gettime() < deadline, "batch never finished")
     until b:step(math.min(info.timeout, 0.05))
     assert.is_true(seen > 0)
     local r = b:results()
@@ -159,11 +188,8 @@ describe("provision.core non-blocking batches", function()
   it("cancel stops unfinished transfers as aborted; the session goes on", function()
     local b = assert(s:start({ { url = srv:url("/slow.bin") }, { url = srv:url("/small.json") } }))
     -- run until the small one is done and the slow one is receiving its body
-    for _ = 1, 400 do
-      b:step(0.01)
-      local r1 = b:results()
-      assert.is_nil(r1)
-    end
+    step_until(b, function() return pending(b) == 1 and reading(b) == 1 end, "small done, slow receiving")
+    assert.is_nil(b:results())
     assert.is_true(b:cancel())
     assert.is_true(b:cancel())          -- idempotent
     assert.is_true(b:step(0))
@@ -182,7 +208,7 @@ describe("provision.core non-blocking batches", function()
   it("cancel of a transfer still queued for a connection says not sent", function()
     local s1 = core.session({ max_connections = 1 })
     local b = assert(s1:start({ { url = srv:url("/slow.bin") }, { url = srv:url("/small.json") } }))
-    for _ = 1, 20 do b:step(0.01) end
+    step_until(b, function() return reading(b) == 1 end, "slow.bin sent on the one connection")
     b:cancel()
     local r = b:results()
     assert.are.equal("aborted", r[1].kind)
@@ -197,7 +223,8 @@ describe("provision.core non-blocking batches", function()
     local s1 = core.session({})
     local b1 = assert(s1:start({ { url = srv:url("/slow.bin") } }))
     local b2 = assert(s1:start({ { url = srv:url("/small.json") }, { url = srv:url("/slow.bin") } }))
-    for _ = 1, 50 do b1:step(0.01) end
+    step_until(b1, function() return pending(b2) == 1 and reading(b1) == 2 end,
+      "small.json done, both slow.bin sent")
     assert.is_true(s1:close())
     assert.is_true(b1:step(0))
     assert.is_true(b2:step(1))
@@ -251,7 +278,8 @@ describe("provision.core non-blocking batches", function()
                                  { url = srv:url("/small.json") },
                                  { url = "ftp://x" } }))
     local d1, d2 = false, false
-    for _ = 1, 2000 do
+    local deadline = socket.gettime() + BOUND
+    while socket.gettime() < deadline do
       if not d1 then d1 = b1:step(0.01) end
       if not d2 then d2 = b2:step(0.01) end
       if d1 and d2 then break end

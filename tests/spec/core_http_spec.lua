@@ -3,13 +3,7 @@
 local core = require "provision.core"
 local nginx = require "tests.support.nginx"
 local socket = require "socket"
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local refused_port = require("tests.support.proc").refused_port
 
 local function count_lines(path)
   local f = io.open(path, "rb")
@@ -20,20 +14,42 @@ local function count_lines(path)
   return n
 end
 
--- Run a one-shot HTTP peer in a child lua5.4: it accepts one connection,
--- reads the request head (and a Content-Length body), saves the raw request,
--- then runs `respond` (Lua source using `c`, the client socket).
--- Returns port, and done() → the raw request bytes.
+-- Run a one-shot HTTP peer in a child lua5.4: it binds a port of its own
+-- choosing (port 0: none is probed free first and lost to another process)
+-- and writes it to a file, accepts one connection, reads the request head
+-- (and a Content-Length body), saves the raw request, then runs `respond`
+-- (Lua source using `c`, the client socket).
+-- Returns port, and done() → the raw request bytes (nil if none came).
+-- Waits are bounded, generously for a loaded machine, and end as soon as
+-- their file is there.
+local function wait_file(path, secs)
+  local t0 = socket.gettime()
+  repeat
+    local g = io.open(path, "rb")
+    if g then
+      local data = g:read("a")
+      g:close()
+      return data
+    end
+    socket.sleep(0.02)
+  until socket.gettime() - t0 > secs
+  return nil
+end
+
 local function peer(respond)
   local script, ready, saved = os.tmpname(), os.tmpname(), os.tmpname()
   os.remove(ready)
-  local port = free_port()
+  os.remove(saved)
   local f = assert(io.open(script, "w"))
   f:write(([[
     local socket = require "socket"
-    local srv = assert(socket.bind("127.0.0.1", %d))
-    io.open(%q, "w"):close()
-    srv:settimeout(10)
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    local _, port = srv:getsockname()
+    local w = io.open(%q .. ".part", "w")
+    w:write(port)
+    w:close()
+    os.rename(%q .. ".part", %q)
+    srv:settimeout(60)
     local c = assert(srv:accept())
     c:settimeout(5)
     local head, len = {}, 0
@@ -44,21 +60,19 @@ local function peer(respond)
       if n then len = tonumber(n) end
     until l == "" or l == nil
     local body = len > 0 and c:receive(len) or ""
-    local out = io.open(%q, "wb")
+    local out = io.open(%q .. ".part", "wb")
     out:write(table.concat(head, "\n"), "\n", body)
     out:close()
+    os.rename(%q .. ".part", %q)
     %s
     c:close()
-  ]]):format(port, ready, saved, respond))
+  ]]):format(ready, ready, ready, saved, saved, saved, respond))
   f:close()
   os.execute("lua5.4 " .. script .. " >/dev/null 2>&1 &")
-  local t0 = socket.gettime()
-  while not io.open(ready) and socket.gettime() - t0 < 5 do socket.sleep(0.02) end
+  local port = tonumber(wait_file(ready, 60))
+  assert(port, "the peer did not report its port")
   return port, function()
-    socket.sleep(0.05)
-    local g = io.open(saved, "rb")
-    local raw = g and g:read("a")
-    if g then g:close() end
+    local raw = wait_file(saved, 10)
     os.remove(script); os.remove(ready); os.remove(saved)
     return raw
   end
@@ -313,7 +327,7 @@ describe("provision.core HTTP engine", function()
     end)
 
     it("a closed port gives kind connect and request_sent=false", function()
-      local r, err = s:request({ method = "POST", url = "http://127.0.0.1:" .. free_port() .. "/", body = "x" })
+      local r, err = s:request({ method = "POST", url = "http://127.0.0.1:" .. refused_port() .. "/", body = "x" })
       assert.is_nil(r)
       assert.equal("connect", err.kind)
       assert.is_false(err.request_sent)

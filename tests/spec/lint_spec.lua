@@ -1,5 +1,5 @@
 -- luacheck finds nothing in the library, the sandbox, the examples, the CLI,
--- the benches and the tests (settings in .luacheckrc), and every library
+-- the benches, the scripts and the tests (settings in .luacheckrc), and every library
 -- file parses as Lua 5.1 (LuaJIT).
 describe("lint", function()
   local function run(cmd)
@@ -10,7 +10,7 @@ describe("lint", function()
   end
 
   it("luacheck reports no warnings", function()
-    local ok, out = run("luacheck -q --codes --no-color lua/provision tests examples bin sandbox bench")
+    local ok, out = run("luacheck -q --codes --no-color lua/provision tests examples bin sandbox bench scripts")
     assert.is_true(ok, out)
   end)
 

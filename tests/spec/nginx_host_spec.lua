@@ -476,9 +476,7 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     local build = build_luajit()
     sb = sandbox.start({ args = { "--quiet" } })
     web = plain_nginx.start()
-    local closed = socket.bind("127.0.0.1", 0)
-    local _, closed_port = closed:getsockname()
-    closed:close()
+    local closed_port = require("support.proc").refused_port()
     local env = {
       org = ORG, agilicus = sb.agilicus, agilicus_token = sb.credentials.agilicus.token,
       document360 = sb.document360, d360_token = sb.credentials.document360.api_token,

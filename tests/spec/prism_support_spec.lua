@@ -1,9 +1,14 @@
 -- luacheck: std lua54+busted
 -- Proves tests/support/prism.lua: Prism mock and proxy servers start, answer,
 -- reject requests that break the spec in the documented ways, and
--- prism.violations() reports what Prism logged.
--- Needs node_modules/.bin/prism (scripts/prism-install.sh); pending without it.
+-- prism.violations() reports what Prism logged. The document360 --errors mock
+-- and the five of the last case are the shared contract mocks
+-- (tests/support/contract_mocks.lua), also used by contract_spec.
+-- Needs node_modules/.bin/prism (scripts/prism-install.sh): without it every
+-- test here fails with the reason.
 local prism = require 'support.prism'
+local contract_mocks = require 'support.contract_mocks'
+local once = require 'support.once'
 local http = require 'socket.http'
 local ltn12 = require 'ltn12'
 local cjson = require 'cjson'
@@ -26,18 +31,9 @@ local function has(list, needle)
   return false
 end
 
-local ready, why = prism.available()
-if not ready then
-  describe('support.prism', function() pending(why) end)
-  return
-end
-
 describe('support.prism mock (document360, --errors)', function()
   local srv
-  setup(function()
-    srv = prism.mock(D360, { errors = true, transform = prism.fixups.document360 })
-  end)
-  teardown(function() if srv then srv.stop() end end)
+  before_each(once(function() srv = contract_mocks.get('document360') end))
 
   it('returns a handle on a running node process', function()
     assert.matches('^http://127%.0%.0%.1:%d+$', srv.url)
@@ -46,7 +42,7 @@ describe('support.prism mock (document360, --errors)', function()
     local comm = io.open('/proc/' .. srv.pid .. '/comm'):read('l')
     assert.equals('node', comm)
     assert.is_number(srv.startup)   -- seconds it took to answer; a figure, not a limit
-    assert.same({}, prism.violations(srv))
+    assert.same({}, prism.violations(srv, 0, srv.ready_offset))   -- it started cleanly
   end)
 
   it('answers a valid request with 200 and the JSON example', function()
@@ -139,7 +135,7 @@ describe('support.prism mock (document360, --errors)', function()
   end)
 end)
 
-describe('support.prism on the published document360 spec, unmodified', function()
+describe('support.prism on the document360 fixture, served unmodified', function()
   it('shows the date-time defect that prism.fixups.document360 works around', function()
     local raw = prism.mock(D360)   -- no --errors: answer + sl-violations header
     local status, h = request(raw.url .. '/v2/Teams', { api_token = 'tok' })
@@ -191,29 +187,33 @@ end
 
 describe('support.prism proxy (document360 in front of a LuaSocket upstream)', function()
   local up_pid, up_url, script, up_log
-  setup(function()
+  before_each(once(function()
     script = os.tmpname()
     local f = io.open(script, 'w'); f:write(UPSTREAM); f:close()
     up_log = os.tmpname()
     up_pid = prism.spawn('lua5.4 ' .. prism.quote(script), up_log)
-    local deadline = os.time() + 10
+    local deadline = os.time() + 60   -- a bound for a loaded machine; it answers in well under 1 s
     repeat
       local port = (io.open(up_log):read('a') or ''):match('^(%d+)')
       if port then up_url = 'http://127.0.0.1:' .. port end
-      if not up_url then require('socket').sleep(0.05) end
+      if not up_url then
+        assert(prism.alive(up_pid), 'upstream exited: ' .. (io.open(up_log):read('a') or ''))
+        require('socket').sleep(0.05)
+      end
     until up_url or os.time() > deadline
     assert(up_url, 'upstream did not start')
-  end)
+  end))
   teardown(function()
     if up_pid then prism.kill(up_pid) end
-    os.remove(script); os.remove(up_log)
+    if script then os.remove(script) end
+    if up_log then os.remove(up_log) end
   end)
 
   describe('without --errors', function()
     local px
-    setup(function()
+    before_each(once(function()
       px = prism.proxy(D360, up_url, { errors = false, transform = prism.fixups.document360 })
-    end)
+    end))
     teardown(function() if px then px.stop() end end)
 
     it('passes a conforming upstream answer through, with no violations', function()
@@ -259,32 +259,24 @@ describe('support.prism proxy (document360 in front of a LuaSocket upstream)', f
   end)
 end)
 
-describe('support.prism on each published spec', function()
+describe('support.prism on each contract fixture (the shared mocks)', function()
   -- one GET per spec that the spec's own example should satisfy
   local cases = {
-    { 'docspace.seed', '/api/2.0/portal/userscount', { ApiKeyBearer = 'k' } },
-    { 'outpost', '/healthz', { Authorization = 'Bearer k' } },
-    { 'outpost.latest', '/healthz', { Authorization = 'Bearer k' } },
-    { 'agilicus.reconstructed', '/users', { Authorization = 'Bearer k' } },
-    { 'document360', '/v2/Teams/roles', { api_token = 'k' }, prism.fixups.document360 },
+    { 'docspace', '/api/2.0/portal/userscount', { ApiKeyBearer = 'k' } },
+    { 'outpost_v0', '/acme-corp-42', { Authorization = 'Bearer k' } },
+    { 'outpost_latest', '/tenants/acme-corp-42', { Authorization = 'Bearer k' } },
+    { 'agilicus', '/users', { Authorization = 'Bearer k' } },
+    { 'document360', '/v2/Teams/roles', { api_token = 'k' } },
   }
-  it('loads all five at once, in --errors mode, and answers 2xx from their examples', function()
-    local servers = {}
-    local ok, err = pcall(function()
-      for _, c in ipairs(cases) do   -- start all, then wait: they boot in parallel
-        servers[#servers + 1] = prism.mock(prism.spec(c[1]), { errors = true, transform = c[4], wait = false })
-      end
-      for _, server in ipairs(servers) do
-        server.wait()   -- raises if Prism does not answer within its start timeout
-      end
-      for i, c in ipairs(cases) do
-        assert.is_true(servers[i].alive(), c[1])
-        local status, _, body = request(servers[i].url .. c[2], c[3])
-        assert.is_true(status >= 200 and status < 300, c[1] .. ' ' .. c[2] .. ' -> ' .. tostring(status) .. ' ' .. body)
-        assert.same({}, prism.violations(servers[i]), c[1])
-      end
+  for _, c in ipairs(cases) do
+    it(c[1] .. ': loads in --errors mode and answers 2xx from its examples', function()
+      local server = contract_mocks.get(c[1])   -- raises if Prism does not answer within its bound
+      assert.is_true(server.alive(), c[1])
+      local since = server.mark()
+      local status, _, body = request(server.url .. c[2], c[3])
+      assert.is_true(status >= 200 and status < 300, c[1] .. ' ' .. c[2] .. ' -> ' .. tostring(status) .. ' ' .. body)
+      assert.same({}, prism.violations(server, since), c[1])
+      assert.same({}, prism.violations(server, 0, server.ready_offset), c[1] .. ' started cleanly')
     end)
-    for _, s in ipairs(servers) do s.stop() end
-    assert(ok, err)
-  end)
+  end
 end)

@@ -40,14 +40,11 @@
 -- DocSpace 429 past a tiny rate limit) are checked for *response* violations
 -- only: see response_side() below for why and how the two are told apart.
 --
--- Needs node_modules/.bin/prism (scripts/prism-install.sh) and build/ (make build).
+-- The specs are the committed fixtures (tests/contract/).
+-- Needs node_modules/.bin/prism (scripts/prism-install.sh) and build/ (make build):
+-- without them, or when a proxy does not come up, every test here fails with the reason.
 local prism = require 'support.prism'
-
-local ready, why = prism.available()
-if not ready then
-  describe('sandbox contract (Prism proxy)', function() pending(why) end)
-  return
-end
+local once = require 'support.once'
 
 local sandbox = require 'support.sandbox'
 local A = require 'support.contract_args'
@@ -136,7 +133,9 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
   -- Sandbox operation names where they differ from provision's.
   local sandbox_op = { outpost_latest = { list = 'list_tenants' } }
 
-  setup(function()
+  -- Started on first use (support.once): when the sandbox or a proxy is not
+  -- up, each test fails with the same reason.
+  before_each(once(function()
     sb = sandbox.start()
     for key, s in pairs(specs) do
       px[key] = prism.proxy(prism.spec(s.spec), sb[s.upstream],
@@ -154,7 +153,7 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
       auth = { bearer = cr.agilicus.token } })
     c.document360 = assert(provision.TeamsApi { server = px.document360.url, retries = false,
       auth = { api_token = cr.document360.api_token } })
-  end)
+  end, 'sandbox contract servers unavailable'))
 
   teardown(function()
     for _, cl in pairs(c) do cl:close() end

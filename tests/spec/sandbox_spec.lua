@@ -70,6 +70,27 @@ describe("provision-sandbox", function()
       local status = sb:json("GET", "/nowhere")
       assert.equals(404, status)
     end)
+
+    -- the helper waits for the first line with a bound, never in a blocking
+    -- read: a process that stays silent is reported and killed
+    it("the test helper gives up on a sandbox that never prints its URL", function()
+      local bound = sandbox.start_timeout
+      sandbox.start_timeout = 0.5
+      local ok, err = pcall(sandbox.start, { lua = "sleep 31.5 #" })   -- "exec sleep 31.5 # <sandbox args>"
+      sandbox.start_timeout = bound
+      assert.is_false(ok)
+      assert.matches("did not print its URL within 0.5s", err)
+      local p = io.popen("pgrep -f -x 'sleep 31.5'")
+      local left = p:read("a")
+      p:close()
+      assert.equals("", left)   -- killed, not left behind
+    end)
+
+    it("the test helper reports a sandbox that exits before listening", function()
+      local ok, err = pcall(sandbox.start, { args = { "--no-such-option" } })
+      assert.is_false(ok)
+      assert.matches("sandbox did not start", err)
+    end)
   end)
 
   describe("auth", function()

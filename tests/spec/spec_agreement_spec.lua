@@ -1,9 +1,11 @@
 -- The API tables (lua/provision/apis/*.lua) against their contracts:
---  * the OpenAPI documents in ../shared/specs (method, path, parameters,
---    bodies, success codes, security, deprecation, return models), and
---  * the documented SDK pages in ../shared/seeds (method names and order,
---    positional parameters, optional names, defaults, return types, auth,
---    status codes, Outpost's error classes).
+--  * the published OpenAPI documents (method, path, parameters, bodies,
+--    success codes, security, deprecation, return models), and
+--  * the documented SDK pages (method names and order, positional
+--    parameters, optional names, defaults, return types, auth, status codes,
+--    Outpost's error classes),
+-- both as committed in tests/contract/ (written from ../shared by
+-- scripts/contract-fixtures.lua; see tests/contract/README.md).
 -- One `it` per operation; a failure lists every mismatching field, each
 -- named as <class>.<operation>: <field>: ...
 --
@@ -71,126 +73,22 @@ local function checker(prefix)
   return c
 end
 
-local function split_cells(line)
-  local cells = {}
-  for cell in (line .. '|'):gmatch('(.-)|') do
-    cells[#cells + 1] = cell:match('^%s*(.-)%s*$')
-  end
-  return cells
-end
-
--- "[default to &#39;forwards&#39;]" -> "forwards"; False -> "false"
-local function norm_default(s)
-  s = s:gsub('&#39;', ''):gsub("^'(.*)'$", '%1'):gsub('^"(.*)"$', '%1')
-  if s == 'False' then return 'false' elseif s == 'True' then return 'true' end
-  return s
-end
-
 local function default_text(v)
   if v == nil then return nil end
   if type(v) == 'number' and v == math.floor(v) then return string.format('%d', v) end
   return tostring(v)
 end
 
------------------------------------------------------------- seed parsers
-
--- openapi-generator pages (DocSpace, Agilicus, Document360)
-local function parse_generator_seed(text)
-  local seed = { class = text:match('^# (%S+)'), order = {}, ops = {} }
-  for name, method, path in text:gmatch('\n%[%*%*([%w_]+)%*%*%]%([^)]*%) | %*%*(%u+)%*%* (%S+) |') do
-    seed.order[#seed.order + 1] = name
-    seed.ops[name] = { method = method, path = path }
-  end
-  local heads = {}
-  for pos, name in text:gmatch('()\n# %*%*([%w_]+)%*%*\n') do heads[#heads + 1] = { pos = pos, name = name } end
-  for i, h in ipairs(heads) do
-    local body = text:sub(h.pos + 1, heads[i + 1] and heads[i + 1].pos or #text)
-    local op = seed.ops[h.name] or {}
-    seed.ops[h.name] = op
-    op.section = true
-    local sig = body:match('\n> ([^\n]+)')
-    local ret, args = sig:match('^(%S+) [%w_]+%((.*)%)%s*$')
-    if not ret then args = sig:match('^[%w_]+%((.*)%)%s*$') end
-    op.returns = ret
-    op.positional, op.keywords, op.all = {}, {}, {}
-    for arg in args:gmatch('[^,%s][^,]*') do
-      local kw = arg:match('^([%w_]+)=')
-      local nm = kw or arg:match('^([%w_]+)')
-      op.all[#op.all + 1] = nm
-      if kw then op.keywords[#op.keywords + 1] = nm else op.positional[#op.positional + 1] = nm end
-    end
-    op.params = {}
-    local ptext = body:match('### Parameters(.-)### Return type') or ''
-    for line in ptext:gmatch('[^\n]+') do
-      local nm = line:match('^ %*%*([%w_]+)%*%*')
-      if nm then
-        local cells = split_cells(line)
-        local notes = cells[4] or ''
-        op.params[nm] = {
-          type = cells[2],
-          optional = notes:find('[optional]', 1, true) ~= nil,
-          default = notes:match('%[default to (.-)%]'),
-        }
-      end
-    end
-    local auth = body:match('### Authorization(.-)\n###') or ''
-    op.auth = {}
-    for scheme in auth:gmatch('%[([%w_%-]+)%]%(') do op.auth[#op.auth + 1] = scheme end
-    op.no_auth = auth:find('No authorization required', 1, true) ~= nil
-    op.codes = {}
-    for code in body:gmatch('\n%*%*(%d%d%d)%*%* |') do op.codes[#op.codes + 1] = tonumber(code) end
-  end
-  return seed
-end
-
--- Speakeasy pages (Outpost)
-local function parse_speakeasy_seed(text)
-  local seed = { class = text:match('^# (%S+)'), order = {}, ops = {} }
-  local avail = text:match('### Available Operations(.-)\n## ') or ''
-  for name in avail:gmatch('%* %[([%w_]+)%]%(#') do seed.order[#seed.order + 1] = name end
-  local heads = {}
-  for pos, name in text:gmatch('()\n## ([%w_]+)\n') do heads[#heads + 1] = { pos = pos, name = name } end
-  for i, h in ipairs(heads) do
-    local body = text:sub(h.pos + 1, heads[i + 1] and heads[i + 1].pos or #text)
-    local op = { section = true, all = {}, positional = {}, keywords = {}, params = {}, errors = {} }
-    seed.ops[h.name] = op
-    local ptext = body:match('### Parameters(.-)### Response') or ''
-    for line in ptext:gmatch('[^\n]+') do
-      local nm = line:match('^| `([%w_]+)`')
-      if nm then
-        local cells = split_cells(line)
-        local required = (cells[4] or ''):find(':heavy_check_mark:', 1, true) ~= nil
-        -- `security` (per-call credentials) and `retries` are SDK call
-        -- settings, not API parameters: they map to opts._call here.
-        if nm ~= 'retries' and nm ~= 'security' then
-          op.all[#op.all + 1] = nm
-          if required then op.positional[#op.positional + 1] = nm else op.keywords[#op.keywords + 1] = nm end
-          op.params[nm] = { type = cells[3], optional = not required }
-        end
-      end
-    end
-    op.returns = body:match('### Response%s+%*%*%[models%.([%w_]+)%]')
-    local etext = body:match('### Errors(.*)') or ''
-    for line in etext:gmatch('[^\n]+') do
-      local class, codes = line:match('^| errors%.([%w_]+)%s*| ([%dX, ]+)|')
-      if class then
-        if class == 'TimeoutErrorT' then class = 'TimeoutError' end
-        for code in codes:gmatch('[%dX]+') do op.errors[tonumber(code) or code] = class end
-      end
-    end
-  end
-  return seed
-end
-
 ----------------------------------------------------------- what to check
 
 local SEED_TYPES = { str = 'string', int = 'integer', bool = 'boolean', float = 'number', datetime = 'string' }
 
+-- the page's type text: "str", "Optional[int]", "list[str]", "models.X"
 local function seed_type(t)
   if not t then return nil end
-  local basic = t:match('^%*%*(%w+)%*%*$') or t:match('^%*Optional%[(%w+)%]%*$')
+  local basic = t:match('^(%w+)$') or t:match('^Optional%[(%w+)%]$')
   if basic then return SEED_TYPES[basic] end
-  if t:match('%*%*list%[') then return 'array' end
+  if t:match('^list%[') then return 'array' end
   return nil -- a model: object or enum, not checked here
 end
 
@@ -357,7 +255,7 @@ local function check_against_seed(c, api, case, sop)
     if p then
       local t = seed_type(sp.type)
       if t then c.eq('param ' .. name .. '.type (seed)', p.type, t) end
-      if sp.default then c.eq('param ' .. name .. '.default (seed)', default_text(p.default), norm_default(sp.default)) end
+      if sp.default then c.eq('param ' .. name .. '.default (seed)', default_text(p.default), sp.default) end
       c.eq('param ' .. name .. '.required (seed)', p.required == true, not sp.optional)
     end
   end
@@ -379,11 +277,7 @@ for _, case in ipairs(CASES) do
     local api = require(case.module)
     local doc = specs.load(case.spec)
     local ops = operations_of(api, case)
-    local seed
-    if case.seed then
-      local text = specs.seed_text(case.seed)
-      seed = case.format == 'speakeasy' and parse_speakeasy_seed(text) or parse_generator_seed(text)
-    end
+    local seed = case.seed and specs.seed(case.seed)
 
     it('is the documented class, with the documented operations in order', function()
       local c = checker(case.label)

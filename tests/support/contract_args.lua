@@ -1,6 +1,6 @@
 -- Arguments for tests/spec/contract_spec.lua: one entry per operation of
 -- each API class, in the order of the API tables, with realistic values that
--- are valid against ../shared/specs (bodies checked by hand against the
+-- are valid against the specs (tests/contract/; bodies checked by hand against the
 -- schemas named in each entry).
 --
 --   { op = "name",

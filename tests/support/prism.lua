@@ -4,13 +4,22 @@
 -- published OpenAPI documents, from busted specs under Lua 5.4.
 --
 --   local prism = require 'support.prism'
---   local srv = prism.mock(prism.spec('document360'), { errors = true })
+--   local srv = prism.shared_mock(prism.spec('document360'), { errors = true })
+--   local since = srv.mark()
 --   -- ... point a client at srv.url ...
---   assert.same({}, prism.violations(srv))
---   srv.stop()
+--   assert.same({}, prism.violations(srv, since))
 --
 -- API
---   prism.mock(spec_path, opts)            -> handle   `prism mock SPEC -h 127.0.0.1 -p PORT`
+--   prism.shared_mock(spec_path, opts)            -> handle, started once per busted run
+--   prism.shared_proxy(spec_path, upstream, opts) -> handle, likewise
+--     The first call for a given spec + mode + options starts the server; later
+--     calls return the same handle (stop_all() stops it when the Lua state
+--     closes). A failure (Prism missing, spec missing, Prism exited or did not
+--     answer in time) is remembered and raised again, the same message, by
+--     every later call and handle.wait(): each test that needs the server
+--     fails on its own, none is skipped. Give the same transform functions to
+--     share a server (they are compared by identity).
+--   prism.mock(spec_path, opts)            -> handle   a private server, the caller stops it
 --   prism.proxy(spec_path, upstream, opts) -> handle   `prism proxy SPEC UPSTREAM ... --errors`
 --     opts.errors    mock: default false; proxy: default true. Adds `--errors`.
 --     opts.dynamic   default false. Adds `--dynamic` (examples generated from
@@ -18,27 +27,38 @@
 --     opts.seed      with dynamic: `--seed` for repeatable generated bodies.
 --     opts.transform function(text) -> text, or a list of them: rewrite the
 --                    spec's JSON text into a temp file next to the log and
---                    serve that (see prism.fixups; /work/shared stays untouched).
---     opts.port      default: a free port (bind port 0 with LuaSocket, close).
---     opts.timeout   seconds to wait for the server to answer (default 20).
+--                    serve that (see prism.fixups; the fixture stays untouched).
+--     opts.port      default 0: Prism binds a free port itself and logs it
+--                    ("Prism is listening on URL"), so no port is probed
+--                    free first and then lost to another process.
+--     opts.timeout   seconds to wait for the server to answer (default
+--                    prism.start_timeout: $PRISM_START_TIMEOUT, else 120; a
+--                    bound, not a delay: it returns as soon as Prism answers).
 --     opts.verbose   Prism's -v level (default "info"; violations() needs info).
 --     opts.args      extra CLI arguments, a list of strings.
 --     opts.name      log file stem (default: spec name + mode).
 --     opts.wait      default true; false returns at once and the caller calls
 --                    handle.wait() later (start several servers in parallel).
---   handle = { url = "http://127.0.0.1:PORT", port =, pid = (the node process),
---              log = path (tests/.prism/NAME-MODE-PORT.log, kept after stop;
---              $PRISM_LOG_DIR overrides), spec = path served (a transformed
---              copy is removed by stop), mode = "mock"|"proxy",
+--   handle = { url = "http://127.0.0.1:PORT", port = (both set once it answered),
+--              pid = (the node process), log = path (tests/.prism/NAME-MODE-N-M.log,
+--              kept after stop; $PRISM_LOG_DIR overrides), spec = path served (a
+--              transformed copy is removed by stop), mode = "mock"|"proxy",
 --              stop = function() (kill, wait for exit; idempotent),
 --              alive = function() -> bool, mark = function() -> log offset,
---              wait = function() -> handle, startup = seconds until it answered }
---   prism.violations(handle [, since]) -> { "string", ... } (empty when clean);
---     `since` is an offset from handle.mark() to look only at later requests.
---   prism.spec(name) -> absolute path of ../shared/specs/NAME(.openapi.json)
---     ($PROVISION_SPECS_DIR overrides the folder).
+--              wait = function() -> handle, startup = seconds until it answered,
+--              ready_offset = log size when it first answered }
+--   prism.violations(handle [, since [, upto]]) -> { "string", ... } (empty when clean);
+--     `since` is an offset from handle.mark() to look only at later requests,
+--     `upto` one to stop at. Before reading, it sends Prism a request of its
+--     own (GET /__prism_sync/N) and waits until the log shows it: Prism handles
+--     and logs requests in order, so every line about the earlier requests is
+--     then in the log, however late Prism wrote it. That request is not in the
+--     spec, so Prism answers it 404 itself, except a proxy without --errors,
+--     which forwards it to the upstream; its lines are never reported.
+--   prism.spec(name) -> absolute path of tests/contract/NAME(.openapi.json), the
+--     committed fixtures (scripts/contract-fixtures.lua writes them).
 --   prism.available() -> true | false, reason     (is node_modules/.bin/prism there)
---   prism.free_port(), prism.spawn(cmd, log) -> pid, prism.kill(pid [, secs]),
+--   prism.spawn(cmd, log) -> pid, prism.kill(pid [, secs]),
 --   prism.alive(pid), prism.stop_all()   (also run when the Lua state closes;
 --     each server also has a shell watchdog that kills it if this Lua process
 --     dies without cleaning up).
@@ -117,33 +137,32 @@
 --   with error" as "GET /v2/Teams: UNPROCESSABLE_ENTITY: Invalid request"
 --   (except #NOT_FOUND, which only says a `Prefer: code=` is not in the spec),
 --   and any fatal line. So one bad request may give two entries.
--- Readiness: a CORS preflight (OPTIONS + Origin + Access-Control-Request-Method)
+-- Readiness: Prism logs "Prism is listening on http://127.0.0.1:PORT" once
+-- bound; then a CORS preflight (OPTIONS + Origin + Access-Control-Request-Method)
 -- is answered 204 by Prism itself, is not logged and is not forwarded upstream,
 -- so mock()/proxy() poll with it and leave the log clean.
--- Cost: each instance is one node process of ~150-165 MB RSS (document360:
--- 165 MB; the whole docspace.openapi.json: 207 MB) and answers after ~1.1-2.4 s
--- (whole docspace: ~4.5 s), so several per run are fine on this 24 GB machine.
+-- Cost: each instance is one node process of ~150-165 MB RSS and answers after
+-- ~1.1-2.4 s on an idle machine, but more than 20 s was seen with five starting
+-- at once on a loaded 2-CPU machine: hence the generous bound, the shared
+-- servers, and the fixtures cut to the operations we cover (smaller specs
+-- start faster).
 --
--- Spec defects Prism trips on (see prism.fixups):
---   * document360.openapi.json: 97 example timestamps such as
+-- Spec defects Prism trips on (see prism.fixups), as published and as kept in
+-- the fixtures (which keep the published examples and formats):
+--   * document360.openapi.json: 97 example timestamps (those of TeamsApi too) such as
 --     "last_login_at": "2024-06-13T14:30:00" have no UTC offset, so they break
 --     their schemas' `format: date-time`: GET /v2/Teams and GET /v2/Teams/{userId}
 --     answer 500 #VIOLATIONS with --errors (200 + sl-violations without).
 --     prism.fixups.document360 renames `"format": "date-time"` to
 --     `"x-format": "date-time"` in a temp copy (the real API sends such
 --     offset-less timestamps, so the client must accept them anyway).
---     Outside TeamsApi the same copy still has 8 operations whose 200 example
---     breaks its schema (Articles content_type not in 0..2, extra properties).
+--     (Outside TeamsApi, so not in the fixture, 8 published operations have a
+--     200 example that breaks its schema in other ways.)
 --   * docspace.seed.openapi.json: `employeeType` is a string enum (All, RoomAdmin,
 --     Guest, DocSpaceAdmin, User) but its parameter example is the integer 1;
 --     Prism lists the route as /invite/1 and answers a request for it 422.
 --     A client that sends the old integer form is rejected by the mock.
---   * outpost.latest.openapi.json: the 200 example of GET /destination-types
---     lacks config_fields[2].required (500 with --errors); not a Tenants route.
---   * The five specs load with no warning; the whole docspace.openapi.json
---     loads too, and its `/api/2.0/files/group` defect (a required `id` path
---     parameter not in the URL) makes Prism answer every call there 422
---     "Request path must have required property 'id'".
+--   * The five fixtures load with no warning.
 local socket = require 'socket'
 
 local M = {}
@@ -178,9 +197,11 @@ end
 local here = debug.getinfo(1, 'S').source:gsub('^@', '')
 M.root = os.getenv('PROVISION_ROOT') or normalize(abspath(dirname(here)) .. '/../..')
 M.bin = M.root .. '/node_modules/.bin/prism'
-M.specs_dir = os.getenv('PROVISION_SPECS_DIR') and normalize(abspath(os.getenv('PROVISION_SPECS_DIR')))
-  or normalize(M.root .. '/../shared/specs')
+M.specs_dir = M.root .. '/tests/contract'
 M.log_dir = os.getenv('PRISM_LOG_DIR') or (M.root .. '/tests/.prism')
+-- Bounds, not delays: each wait ends as soon as its condition holds.
+M.start_timeout = tonumber(os.getenv('PRISM_START_TIMEOUT') or '') or 120
+M.sync_timeout = tonumber(os.getenv('PRISM_SYNC_TIMEOUT') or '') or 60
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 M.quote = q
@@ -207,10 +228,11 @@ end
 
 local function mkdir_p(d)
   local ok = os.execute('mkdir -p ' .. q(d))
-  if not ok then error('prism: cannot create ' .. d, 3) end
+  if not ok then error('prism: cannot create ' .. d, 0) end
 end
 
---- Absolute path of a spec in ../shared/specs: 'document360' or 'document360.openapi.json'.
+--- Absolute path of a committed fixture: 'document360' or 'document360.openapi.json'
+--- (tests/contract/), or of any other file given with a '/'.
 function M.spec(name)
   if name:find('/') then return normalize(abspath(name)) end
   if not name:find('%.json$') and not name:find('%.ya?ml$') then name = name .. '.openapi.json' end
@@ -219,7 +241,7 @@ end
 
 function M.available()
   if not file_exists(M.bin) then
-    return false, M.bin .. ' missing: run scripts/prism-install.sh'
+    return false, M.bin .. ' missing: run scripts/prism-install.sh (make deps-test)'
   end
   return true
 end
@@ -297,19 +319,11 @@ function M.kill(pid, secs)
   return not M.alive(pid)
 end
 
---- A TCP port that was free a moment ago on 127.0.0.1.
-function M.free_port()
-  local s = assert(socket.bind('127.0.0.1', 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
 -- ---------------------------------------------------------------- readiness
 -- CORS preflight: Prism answers it itself (204), without logging or proxying.
 local function answers(port)
   local c = socket.tcp()
-  c:settimeout(0.5)
+  c:settimeout(2)
   local ok = c:connect('127.0.0.1', port)
   if not ok then c:close() return false end
   c:send('OPTIONS /__prism_ready HTTP/1.1\r\nHost: 127.0.0.1:' .. port ..
@@ -357,19 +371,21 @@ end
 
 -- ---------------------------------------------------------------- servers
 local running = {}   -- pid -> handle
+local shared = {}    -- key -> handle (or a failed stand-in)
+local started = 0    -- servers started by this process (log names)
 
 local function start(mode, spec_path, upstream, opts)
   opts = opts or {}
   local ok, why = M.available()
-  if not ok then error('prism: ' .. why, 3) end
+  if not ok then error('prism: ' .. why, 0) end
   spec_path = normalize(abspath(spec_path))
-  if not file_exists(spec_path) then error('prism: no such spec: ' .. spec_path, 3) end
+  if not file_exists(spec_path) then error('prism: no such spec: ' .. spec_path, 0) end
   mkdir_p(M.log_dir)
 
-  local port = opts.port or M.free_port()
+  started = started + 1
   local stem = opts.name
     or (spec_path:match('([^/]+)$'):gsub('%.openapi%.json$', ''):gsub('%.json$', '') .. '-' .. mode)
-  local base = M.log_dir .. '/' .. stem .. '-' .. port
+  local base = ('%s/%s-%d-%d'):format(M.log_dir, stem, my_pid() or 0, started)
   local log = base .. '.log'
   local served = spec_path
   if opts.transform then
@@ -378,7 +394,7 @@ local function start(mode, spec_path, upstream, opts)
 
   local args = { q(M.bin), mode, q(served) }
   if mode == 'proxy' then args[#args + 1] = q(upstream) end
-  args[#args + 1] = '-h 127.0.0.1 -p ' .. port
+  args[#args + 1] = '-h 127.0.0.1 -p ' .. math.tointeger(opts.port or 0)
   local errors = opts.errors
   if errors == nil then errors = (mode == 'proxy') end
   if errors then args[#args + 1] = '--errors' end
@@ -389,23 +405,28 @@ local function start(mode, spec_path, upstream, opts)
   if opts.verbose then args[#args + 1] = '-v ' .. q(opts.verbose) end
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
   local cmd = table.concat(args, ' ')
+  local limit = opts.timeout or M.start_timeout
 
   local t0 = socket.gettime()
   local pid = M.spawn(cmd, log)
-  local h = { url = 'http://127.0.0.1:' .. port, port = port, pid = pid, log = log,
-              spec = served, mode = mode, upstream = upstream, cmd = cmd }
+  local h = { pid = pid, log = log, spec = served, mode = mode, upstream = upstream, cmd = cmd,
+              errors = errors }
   running[pid] = h
   function h.alive() return M.alive(pid) end
   function h.stop()
     running[pid] = nil
+    -- a stopped shared server is started afresh by the next caller; a failed
+    -- one stays registered, so that every caller gets its error
+    if h.shared_key and shared[h.shared_key] == h and not h.failed then shared[h.shared_key] = nil end
+    h.stopped = true
     local gone = M.kill(pid)
     if served ~= spec_path then os.remove(served) end   -- the transformed copy; the log stays
     -- and until its port refuses connections (the listening socket is gone)
-    local deadline = socket.gettime() + 2
-    while gone and socket.gettime() < deadline do
+    local deadline = socket.gettime() + 5
+    while gone and h.port and socket.gettime() < deadline do
       local c = socket.tcp()
-      c:settimeout(0.2)
-      local connected = c:connect('127.0.0.1', port)
+      c:settimeout(0.5)
+      local connected = c:connect('127.0.0.1', h.port)
       c:close()
       if not connected then break end
       socket.sleep(0.02)
@@ -420,26 +441,41 @@ local function start(mode, spec_path, upstream, opts)
     return n
   end
 
+  local function fail(msg)
+    h.failed = msg
+    h.stop()
+    error(msg, 0)
+  end
+
   --- Block until the server answers (raises, with the log's tail, if it
-  --- exits first or does not answer within opts.timeout seconds).
+  --- exits first or does not answer within the bound). A failure is kept:
+  --- every later wait() raises the same message.
   function h.wait()
     if h.startup then return h end
-    local deadline = t0 + (opts.timeout or 20)
+    if h.failed then error(h.failed, 0) end
+    local deadline = t0 + limit
     while true do
       if not M.alive(pid) then
-        running[pid] = nil
-        error(('prism %s %s exited before answering; %s:\n%s'):format(mode, spec_path, log, tail(log)), 2)
+        fail(('prism %s %s exited before answering; %s:\n%s'):format(mode, spec_path, log, tail(log)))
       end
-      if answers(port) then break end
+      if not h.port then
+        local port = (read_file(log) or ''):match('Prism is listening on http://127%.0%.0%.1:(%d+)')
+        h.port = tonumber(port)
+      end
+      if h.port and answers(h.port) then break end
       if socket.gettime() > deadline then
-        h.stop()
-        error(('prism %s %s did not answer on port %d within %gs; %s:\n%s'):format(
-          mode, spec_path, port, opts.timeout or 20, log, tail(log)), 2)
+        fail(('prism %s %s did not answer within %gs (the bound, $PRISM_START_TIMEOUT); %s:\n%s'):format(
+          mode, spec_path, limit, log, tail(log)))
       end
-      socket.sleep(0.05)
+      socket.sleep(0.1)
     end
+    h.url = 'http://127.0.0.1:' .. h.port
     h.startup = socket.gettime() - t0
+    h.ready_offset = h.mark()
     return h
+  end
+  if opts.port then
+    h.port = math.tointeger(opts.port)
   end
   if opts.wait == false then return h end
   return h.wait()
@@ -452,44 +488,119 @@ function M.proxy(spec_path, upstream_url, opts)
   return start('proxy', spec_path, upstream_url, opts)
 end
 
+-- What makes two requests for a shared server ask for the same server.
+local function shared_key(mode, spec_path, upstream, opts)
+  local parts = { mode, normalize(abspath(spec_path)), tostring(upstream) }
+  for _, k in ipairs({ 'errors', 'dynamic', 'seed', 'verbose', 'port', 'name' }) do
+    parts[#parts + 1] = k .. '=' .. tostring(opts[k])
+  end
+  local t = opts.transform
+  if type(t) == 'function' then t = { t } end
+  for _, f in ipairs(t or {}) do parts[#parts + 1] = 'transform=' .. tostring(f) end
+  for _, a in ipairs(opts.args or {}) do parts[#parts + 1] = 'arg=' .. a end
+  return table.concat(parts, '\0')
+end
+
+local function shared_start(mode, spec_path, upstream, opts)
+  opts = opts or {}
+  local key = shared_key(mode, spec_path, upstream, opts)
+  local h = shared[key]
+  if not h then
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.wait = false
+    local ok, res = pcall(start, mode, spec_path, upstream, o)
+    if ok then
+      h = res
+    else
+      local msg = tostring(res)
+      h = { failed = msg, wait = function() error(msg, 0) end }
+    end
+    h.shared_key = key
+    shared[key] = h
+  end
+  if h.failed then error(h.failed, 0) end
+  if opts.wait == false then return h end
+  return h.wait()
+end
+
+function M.shared_mock(spec_path, opts) return shared_start('mock', spec_path, nil, opts) end
+
+function M.shared_proxy(spec_path, upstream_url, opts)
+  assert(type(upstream_url) == 'string', 'prism.shared_proxy: upstream URL required')
+  return shared_start('proxy', spec_path, upstream_url, opts)
+end
+
 function M.stop_all()
   for pid, h in pairs(running) do
     running[pid] = nil
     M.kill(pid, 2)
     h.stopped = true
   end
+  for key in pairs(shared) do shared[key] = nil end
 end
 
 -- Stop what is left when the Lua state closes (busted exits with os.exit(code, true)).
 M._sentinel = setmetatable({}, { __gc = function() M.stop_all() end })
 
 -- ---------------------------------------------------------------- violations
--- Wait until the log has not grown for `quiet` seconds (max `max`): Prism
--- writes some lines (response violations) just after it has answered.
-local function settle(path, quiet, max)
-  local deadline = socket.gettime() + max
-  local last, since = -1, socket.gettime()
-  while socket.gettime() < deadline do
-    local f = io.open(path, 'rb')
-    local n = f and f:seek('end') or 0
-    if f then f:close() end
-    if n ~= last then
-      last, since = n, socket.gettime()
-    elseif socket.gettime() - since >= quiet then
-      return
+local SYNC_PATH = '/__prism_sync/'
+local syncs = 0
+
+-- Send Prism a request of our own and wait until its log shows it; returns
+-- the log offset where that request's lines begin (nil when the server is
+-- gone: the log is then complete as it is).
+local function sync(handle)
+  if handle.stopped or not handle.port or not M.alive(handle.pid) then return nil end
+  syncs = syncs + 1
+  local path = SYNC_PATH .. syncs
+  local c = socket.tcp()
+  c:settimeout(M.sync_timeout)
+  local ok, err = c:connect('127.0.0.1', handle.port)
+  if ok then
+    ok, err = c:send('GET ' .. path .. ' HTTP/1.1\r\nHost: 127.0.0.1:' .. handle.port ..
+      '\r\nConnection: close\r\n\r\n')
+  end
+  if ok then ok, err = c:receive('*l') end
+  c:close()
+  if not ok then
+    if not M.alive(handle.pid) then return nil end
+    error(('prism: no answer to %s on %s: %s'):format(path, handle.url, tostring(err)), 0)
+  end
+  local needle = ' ' .. path .. ' '
+  local deadline = socket.gettime() + M.sync_timeout
+  while true do
+    local text = read_file(handle.log) or ''
+    local at = text:find(needle, 1, true)
+    if at then
+      local line_start = at
+      while line_start > 1 and text:sub(line_start - 1, line_start - 1) ~= '\n' do line_start = line_start - 1 end
+      return line_start - 1
+    end
+    if socket.gettime() > deadline then
+      error(('prism: %s did not show %s within %gs ($PRISM_SYNC_TIMEOUT)'):format(handle.log, path,
+        M.sync_timeout), 0)
     end
     socket.sleep(0.02)
   end
 end
 
---- Parse Prism log text into a list of violation strings (see the header).
-function M.parse_violations(text)
+--- Parse Prism log text into a list of violation strings (see the header),
+--- from the lines that begin at or after byte `from` (default 1); the text
+--- before it is read only to know which request a line belongs to. The lines
+--- of violations()'s own sync requests are left out.
+function M.parse_violations(text, from)
+  from = from or 1
   local out = {}
   local block = {}   -- message -> index in out, for the current request
-  for line in text:gmatch('[^\n]+') do
+  local in_sync = false
+  for pos, line in text:gmatch('()([^\n]+)') do
     line = line:gsub('\27%[[%d;]*m', '')
     local msg = line:match('%[VALIDATOR%] %S+%s+%a+%s+(.-)%s*$')
-    if line:find('Request did not pass the validation rules', 1, true)
+    local server_path = line:match('%[HTTP SERVER%] %S+ (%S+)')
+    if server_path then in_sync = server_path:sub(1, #SYNC_PATH) == SYNC_PATH end
+    if in_sync or pos < from then -- luacheck: ignore 542 (a sync request's line, or before `from`)
+    elseif line:find('Request did not pass the validation rules', 1, true)
       or line:find('The request passed the validation rules', 1, true)
       or line:find('Request received', 1, true) then
       block = {}
@@ -515,12 +626,13 @@ function M.parse_violations(text)
 end
 
 --- Violations Prism logged for `handle` (optionally only after offset `since`
---- from handle.mark()). Empty list when every request and response matched the spec.
-function M.violations(handle, since)
-  settle(handle.log, 0.1, 2)
+--- from handle.mark(), and before offset `upto`). Empty list when every
+--- request and response matched the spec.
+function M.violations(handle, since, upto)
+  local sync_at = sync(handle)
   local text = read_file(handle.log) or ''
-  if since and since > 0 then text = text:sub(since + 1) end
-  return M.parse_violations(text)
+  local stop = math.min(upto or #text, sync_at or #text)
+  return M.parse_violations(text:sub(1, stop), (since or 0) + 1)
 end
 
 return M

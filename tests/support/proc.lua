@@ -1,5 +1,5 @@
 -- Small process and file helpers shared by the test servers' launchers
--- (tests/support/nginx.lua, openresty.lua).
+-- (tests/support/nginx.lua, openresty.lua) and the specs.
 local socket = require "socket"
 
 local M = {}
@@ -43,6 +43,18 @@ function M.free_port()
   local s = assert(socket.bind("127.0.0.1", 0))
   local _, port = s:getsockname()
   s:close()
+  return tonumber(port)
+end
+
+-- A port on 127.0.0.1 where a connection is refused, for as long as this
+-- process runs: a socket bound to it without listening holds it, so no other
+-- process can take it meanwhile (a port probed free and closed could be).
+local held = {}
+function M.refused_port()
+  local s = assert(socket.tcp())
+  assert(s:bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  held[#held + 1] = s   -- referenced, so the collector never closes it
   return tonumber(port)
 end
 

@@ -54,6 +54,25 @@ local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- Bound on the wait for the sandbox's first line, in seconds (it is up in
+-- well under a second on an idle machine).
+M.start_timeout = 60
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a") or ""
+  f:close()
+  return s
+end
+
+-- true while `pid` (our child) runs; a zombie waiting for proc:close() is not running
+local function running(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  local state = stat:match("%)%s+(%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
 local function my_pid()
   local f = io.open("/proc/self/stat", "r")
   if not f then return nil end
@@ -168,6 +187,7 @@ function Sandbox:stop()
   os.execute("kill " .. self.pid .. " 2>/dev/null")
   if self.proc then self.proc:close() end
   if self.stderr_path then os.remove(self.stderr_path) end
+  if self.stdout_path then os.remove(self.stdout_path) end
 end
 
 function M.stop(sb) return sb:stop() end
@@ -197,25 +217,42 @@ function M.start(opts)
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
   local quoted = {}
   for i, a in ipairs(args) do quoted[i] = shell_quote(a) end
-  local stderr_path = os.tmpname()
-  local cmd = string.format("echo $$; exec %s %s %s 2>%s", opts.lua or "lua5.4",
-    shell_quote(ROOT .. "/bin/provision-sandbox"), table.concat(quoted, " "), shell_quote(stderr_path))
+  -- stdout goes to a file polled with a bound (never a blocking read of a
+  -- pipe that may stay silent); `exec` keeps the popen'd shell's pid, and
+  -- proc:close() in stop() reaps the process.
+  local stdout_path, stderr_path = os.tmpname(), os.tmpname()
+  local cmd = string.format("echo $$; exec %s %s %s >%s 2>%s", opts.lua or "lua5.4",
+    shell_quote(ROOT .. "/bin/provision-sandbox"), table.concat(quoted, " "), shell_quote(stdout_path),
+    shell_quote(stderr_path))
   local proc = assert(io.popen(cmd, "r"))
   local pid = tonumber(proc:read("l") or "")
-  local line = proc:read("l")
-  local url = line and line:match("^sandbox listening on (http://%S+)$")
+  local limit = tonumber(os.getenv("PROVISION_SANDBOX_START_TIMEOUT") or "") or M.start_timeout
+  local deadline = socket.gettime() + limit
+  local line, url, why
+  while pid do
+    line = read_file(stdout_path):match("^([^\n]*)\n")
+    url = line and line:match("^sandbox listening on (http://%S+)$")
+    if url or line then break end
+    if not running(pid) then why = "exited before listening"; break end
+    if socket.gettime() > deadline then
+      why = ("did not print its URL within %gs (the bound, $PROVISION_SANDBOX_START_TIMEOUT)"):format(limit)
+      break
+    end
+    socket.sleep(0.02)
+  end
   if not (pid and url) then
-    local f = io.open(stderr_path)
-    local err = f and f:read("a") or ""
-    if f then f:close() end
+    local err = read_file(stderr_path)
+    if pid then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
     proc:close()
+    os.remove(stdout_path)
     os.remove(stderr_path)
-    error("sandbox did not start: " .. tostring(line) .. " " .. err, 2)
+    error("sandbox did not start: " .. (why or tostring(line)) .. " " .. err, 2)
   end
   local host, port = url:match("^http://([^:/]+):(%d+)$")
   local cfg = config.load(opts.set or {})
   local sb = setmetatable({
     pid = pid, proc = proc, url = url, host = host, port = tonumber(port), stderr_path = stderr_path,
+    stdout_path = stdout_path,
     docspace = url .. "/docspace",
     outpost = url .. "/outpost/api/v1",
     outpost_latest = url .. "/outpost-latest/api/v1",

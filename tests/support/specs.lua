@@ -1,8 +1,11 @@
--- Test support: read the published OpenAPI documents (../shared/specs) and
--- list their operations in a flat, comparable form.
+-- Test support: read the committed contract fixtures (tests/contract/: the
+-- published OpenAPI documents cut to the operations we cover, and the SDK
+-- pages' method lists, both written by scripts/contract-fixtures.lua) and
+-- list the operations in a flat, comparable form.
 --
 --   local specs = require 'support.specs'
 --   local doc = specs.load('outpost.openapi.json')
+--   local seed = specs.seed('outpost-Tenants')   -- tests/contract/seeds/outpost-Tenants.json
 --   for _, op in ipairs(specs.operations(doc)) do ... end
 --   local op = specs.find(doc, 'GET', '/{tenant_id}')
 --
@@ -22,8 +25,9 @@ local cjson = require 'cjson'
 
 local M = {}
 
-M.dir = os.getenv('PROVISION_SPECS_DIR') or '../shared/specs'
-M.seeds_dir = os.getenv('PROVISION_SEEDS_DIR') or '../shared/seeds'
+local here = debug.getinfo(1, 'S').source:match('^@(.*)/[^/]*$') or '.'
+M.dir = here .. '/../contract'
+M.seeds_dir = M.dir .. '/seeds'
 
 local NULL = cjson.null
 local METHODS = { 'get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace' }
@@ -46,8 +50,20 @@ function M.load(name)
   return cache[name]
 end
 
-function M.seed_text(name)
-  return read(M.seeds_dir .. '/' .. name)
+-- The method list of one SDK page ('outpost-Tenants' or 'outpost-Tenants.md'),
+-- as scripts/contract/seed_pages.lua reads it; error codes are numbers again
+-- ("4XX" stays a string).
+function M.seed(name)
+  name = name:gsub('%.md$', ''):gsub('%.json$', '')
+  local seed = cjson.decode(read(M.seeds_dir .. '/' .. name .. '.json'))
+  for _, op in pairs(seed.ops) do
+    if op.errors then
+      local errors = {}
+      for code, class in pairs(op.errors) do errors[tonumber(code) or code] = class end
+      op.errors = errors
+    end
+  end
+  return seed
 end
 
 local function nn(v) -- JSON null -> nil

@@ -1,6 +1,6 @@
 -- Agilicus `UsersApi`: one entry per operation of the documented SDK class
 -- (agilicus_api.UsersApi, 45 operations), checked against
--- ../shared/specs/agilicus.reconstructed.openapi.json by
+-- tests/contract/agilicus.reconstructed.openapi.json (cut from the published spec) by
 -- tests/spec/spec_agreement_spec.lua. Format: docs/api-tables.md.
 --
 -- The spec is a RECONSTRUCTION from the SDK's own docs, not a published

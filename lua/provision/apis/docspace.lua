@@ -1,6 +1,6 @@
 -- ONLYOFFICE DocSpace `PortalUsersApi`: one entry per operation of the
 -- documented SDK class (docspace-api-python, 5 operations), checked against
--- ../shared/specs/docspace.seed.openapi.json by
+-- tests/contract/docspace.seed.openapi.json (cut from the published spec) by
 -- tests/spec/spec_agreement_spec.lua. Format: docs/api-tables.md.
 --
 -- Notes:

@@ -1,7 +1,8 @@
 -- Hookdeck Outpost `Tenants`: the documented (Speakeasy-generated) SDK class,
 -- 7 operations, for two generations of the server. Checked against
--- ../shared/specs/outpost.openapi.json (generation "v0") and
--- ../shared/specs/outpost.latest.openapi.json (generation "latest") by
+-- tests/contract/outpost.openapi.json (generation "v0") and
+-- tests/contract/outpost.latest.openapi.json (generation "latest"), cut from
+-- the published specs by scripts/contract-fixtures.lua, by
 -- tests/spec/spec_agreement_spec.lua. Format: docs/api-tables.md
 -- ("Generations").
 --
