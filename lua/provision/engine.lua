@@ -9,8 +9,11 @@
 -- for how long. call() is a run of one, all() and bulk() are runs of many.
 --
 --   engine.run(next_job, opts) -> results, summary
---     next_job()   -> job, or nil when there are no more; a job may instead
---                     be {index = i, failed = err} (a call that could not be
+--     next_job()   -> job, or nil when there are no more, or false for "none
+--                     now" (work that depends on calls still in flight: the
+--                     engine asks again after the next call ends, and stops
+--                     when nothing is in flight); a job may instead be
+--                     {index = i, failed = err} (a call that could not be
 --                     prepared: reported in order, nothing sent)
 --     opts.concurrency   calls in flight per client (default 8)
 --     opts.on_result(i, value, info_or_err)   as each call ends
@@ -181,6 +184,10 @@ function Run:pull()
     self.exhausted = true
     return false
   end
+  if job == false then
+    self.starved = true
+    return false
+  end
   self.pending = self.pending + 1
   if job.failed then
     self:finish_job(job, nil, job.failed)
@@ -195,6 +202,7 @@ end
 
 -- Pulls jobs while some lane has a free slot and nothing queued to fill it.
 function Run:refill()
+  self.starved = false
   while not self.exhausted do
     local room = false
     if #self.lane_list == 0 then room = true end
@@ -415,7 +423,7 @@ function Run:loop()
     self:launch_ready(now)
     self:refill()
     self:launch_ready(now)
-    if self.pending == 0 and self.exhausted then break end
+    if self.pending == 0 and (self.exhausted or self.starved) then break end
     if self.on_progress and now >= self.next_progress then self:progress(now) end
     local got = self:poll(self:next_wake(self.clock()))
     for i = 1, #got, 2 do self:answered(got[i], got[i + 1]) end
@@ -519,7 +527,7 @@ function engine.source(client, calls, prepare)
   local index = 0
   return function()
     local c = iter()
-    if c == nil then return nil end
+    if c == nil or c == false then return c end
     index = index + 1
     local job, err = prepare(client, c)
     if not job then return { index = index, failed = err } end

@@ -196,3 +196,31 @@ describe("api:bulk against the sandbox", function()
     for i = 2, 6 do assert.are.equal(1, results[i][2].attempts) end
   end)
 end)
+
+describe("engine sources", function()
+  local sandbox_mod = require("support.sandbox")
+  local sb
+  setup(function() sb = sandbox_mod.start({ rate = "100000/60", args = { "--quiet" } }) end)
+  teardown(function() sb:stop() end)
+
+  it("take work that depends on calls in flight (false = none now)", function()
+    local api = assert(provision.UsersApi({ server = sb.agilicus, auth = { bearer = sb.credentials.agilicus.token } }))
+    -- walk the users page by page: each page's call is known only once the
+    -- previous page is back
+    local queue, emails = { { "list_users", { org_id = ORG, limit = 4 } } }, {}
+    local function next_call()
+      local c = table.remove(queue, 1)
+      if c == nil then return false end
+      return c
+    end
+    local _, summary = api:bulk(next_call, { on_result = function(_, page)
+      for _, u in ipairs(page.users) do emails[#emails + 1] = u.email end
+      if #page.users == 4 then
+        queue[#queue + 1] = { "list_users", { org_id = ORG, limit = 4, previous_email = page.users[4].email } }
+      end
+    end })
+    local all = assert(api:collect("list_users", { org_id = ORG }))
+    assert.are.equal(#all, #emails)
+    assert.is_true(summary.ok > 2)
+  end)
+end)
