@@ -431,15 +431,15 @@ local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true,
 
 function Client:log_attempt(job, req, resp, started)
   if not self.log then return end
-  local outcome = resp.kind and ("error " .. resp.kind) or tostring(resp.status)
+  local result = resp.kind and ("error " .. resp.kind) or tostring(resp.status)
   local ms = (self.transport.now() - started) * 1000
   pcall(self.log, string.format("%s %s %s -> %s (%.1f ms, attempt %d)", job.opname, req.method,
-    path_only(req.url), outcome, ms, job.attempt))
+    path_only(req.url), result, ms, job.attempt))
 end
 
 -- Seconds from the answer's Retry-After, after the limiter of the API
 -- origin and credential has learned from the answer.
-function Client:observe(job, resp, now)
+function Client.observe(_, job, resp, now)
   if resp.kind then return nil end
   local headers = resp.headers
   local ra = headers and headers["retry-after"]
@@ -591,7 +591,7 @@ local function same(a, b)
 end
 
 -- What a read-back found: the record (a truthy value) or false.
-function Client:read_back_found(job, value)
+function Client.read_back_found(_, job, value)
   local rb = job.op.read_back
   if rb.present then
     return dig(value, rb.present) == true and value or false
@@ -608,7 +608,7 @@ function Client:read_back_found(job, value)
   return false
 end
 
-function Client:deadline_error(job)
+function Client.deadline_error(_, job)
   local last = job.last_err
   return nil, errors.new({
     kind = "timeout", class = "TimeoutError", operation = job.opname, attempts = job.attempt,
@@ -618,7 +618,18 @@ function Client:deadline_error(job)
   })
 end
 
-function Client:transport_error(job, err)
+-- The limiter would hold the call longer than the policy waits for a
+-- Retry-After: it ends now, nothing sent.
+function Client.throttled_error(_, job, wait)
+  return nil, errors.new({
+    kind = "throttled", class = "RateLimitedError", operation = job.opname, attempts = job.attempt,
+    message = string.format("the rate limit of this API and credential is spent for another %.0f s "
+      .. "(more than max_retry_after, %s s); nothing was sent", wait, tostring(job.policy.max_retry_after)),
+    outcome = job.maybe_applied and "unknown" or "not_applied", retry_after = wait,
+  })
+end
+
+function Client.transport_error(_, job, err)
   return errors.new({ kind = (type(err) == "table" and err.kind) or "internal", operation = job.opname,
                       message = type(err) == "table" and err.message or tostring(err),
                       outcome = "not_applied", attempts = job.attempt })
@@ -631,11 +642,11 @@ function Client:call(opname, ...)
   return engine.call(job)
 end
 
-local function prepare_call(client, c)
+local function prepare_call(self, c)
   if type(c) ~= "table" then
-    return nil, errors.invalid(client.class, "each call must be a table {opname, args...}, got %s", type(c))
+    return nil, errors.invalid(self.class, "each call must be a table {opname, args...}, got %s", type(c))
   end
-  return client:prepare(c[1], unpack(c, 2, c.n or #c))
+  return self:prepare(c[1], unpack(c, 2, c.n or #c))
 end
 
 -- Several operations at once over the same connections:

@@ -225,6 +225,11 @@ function Run:launch(lane, job, now)
   local lim = self:limiter_for(job)
   local wait = lim:reserve(now)
   if wait > 0 then
+    if wait > job.policy.max_retry_after then
+      dequeue(lane)
+      self:finish_job(job, client:throttled_error(job, wait))
+      return true
+    end
     lane.blocked_until = now + wait
     return false
   end
@@ -470,6 +475,7 @@ function engine.call(job)
     local lim = limiter_for(job)
     local pause = lim:reserve(now)
     if pause > 0 then
+      if pause > job.policy.max_retry_after then return client:throttled_error(job, pause) end
       if not wait(pause) then return client:deadline_error(job) end
     else
       local req, err = client:attempt_request(job)

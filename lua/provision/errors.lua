@@ -39,6 +39,7 @@ local kind_classes = {
   closed = "ClosedError",
   protocol = "ProtocolError",
   aborted = "AbortedError",
+  throttled = "RateLimitedError",
 }
 
 function errors.class_for_status(status, overrides)

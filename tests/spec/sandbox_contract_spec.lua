@@ -741,8 +741,12 @@ describe('sandbox contract (provision -> Prism proxy --errors -> sandbox)', func
         check('docspace', 'PortalUsersApi.get_portal_users_count(1st of 1)', function()
           return c.docspace:get_portal_users_count()
         end)
+        -- a client on another transport: the first one's limiter knows the
+        -- budget is spent (X-RateLimit-Remaining: 0) and would not send
+        local other <close> = assert(provision.PortalUsersApi { server = px.docspace.url, retries = false,
+          auth = { username = sb.credentials.docspace.user, password = sb.credentials.docspace.password } })
         local _, err = check('docspace', 'PortalUsersApi.get_portal_users_count(past the limit)', function()
-          return c.docspace:get_portal_users_count()
+          return other:get_portal_users_count()
         end, { status = 429, class = 'RateLimitedError' }, 'get_portal_users_count')
         assert.is_truthy(err.retry_after)
       end)

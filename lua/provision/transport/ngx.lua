@@ -727,7 +727,8 @@ local function stream_worker(s)
       s.queue[s.qhead] = nil
       s.qhead = s.qhead + 1
       s.busy = s.busy + 1
-      local spec, res = item[1], nil
+      local spec = item[1]
+      local res
       if spec.kind then
         res = spec
       elseif s.t.closed then
