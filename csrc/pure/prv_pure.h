@@ -36,6 +36,17 @@ size_t prv_pct_encoded_len(const char *in, size_t n);
 /* 1 if s[0..n) holds no CR, LF or NUL, else 0. */
 int prv_header_value_ok(const char *s, size_t n);
 
+/* ---- UTF-8 (RFC 3629) -------------------------------------------------- */
+
+/* Length (1..4) of the well-formed UTF-8 sequence at s (avail bytes left),
+ * or 0 when it is not one: a stray continuation byte, an overlong form, a
+ * surrogate (U+D800..U+DFFF), a code point above U+10FFFF, or a truncated
+ * sequence. */
+size_t prv_utf8_seq(const char *s, size_t avail);
+/* Offset of the first byte of s[0..n) that does not start a well-formed
+ * sequence; n when all of it is valid UTF-8. */
+size_t prv_utf8_check(const char *s, size_t n);
+
 /* ---- numbers ------------------------------------------------------------ */
 
 #define PRV_FMT_DOUBLE_MAX 32
