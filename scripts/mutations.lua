@@ -15,6 +15,9 @@ local CLIENT = "tests/spec/client_spec.lua"
 local RETRY = "tests/spec/retry_spec.lua"
 local CORE_HTTP = "tests/spec/core_http_spec.lua"
 local CORE_JSON = "tests/spec/core_json_spec.lua"
+local BULK = "tests/spec/bulk_spec.lua"
+local WORKFLOW = "tests/spec/workflow_spec.lua"
+local LIMITER = "tests/spec/limiter_spec.lua"
 
 return {
   -- TLS
@@ -83,7 +86,7 @@ return {
     find = "local idempotent = idempotent_methods[method] or (op and op.idempotent)",
     replace = "local idempotent = idempotent_methods[method]" },
   { name = "retry-429-dropped", file = "lua/provision/retry.lua", spec = H,
-    find = "    if status == 429 then", replace = "    if status == 0 then" },
+    find = "  if throttles >= policy.max_throttled then", replace = "  if true then" },
   { name = "retry-after-seconds-ignored", file = "lua/provision/retry.lua", spec = H,
     find = "if n then return n >= 0 and n or nil end", replace = "if n then return nil end" },
   { name = "retry-after-date-off-by-an-hour", file = "lua/provision/retry.lua", spec = RETRY,
@@ -133,6 +136,28 @@ return {
   { name = "unauthorised-operation-sent", file = "lua/provision/client.lua", spec = H,
     find = "if auth.select(self.api, self.credentials, security) then return nil end",
     replace = "do return nil end" },
+
+  -- the bulk engine: settled outcomes, pacing, slots
+  { name = "lost-answer-counts-as-not-applied", file = "lua/provision/client.lua", spec = WORKFLOW,
+    find = "  if resp.kind then return resp.request_sent ~= false end\n  return resp.status >= 500",
+    replace = "  if resp.kind then return false end\n  return resp.status >= 500" },
+  { name = "read-back-skipped", file = "lua/provision/client.lua", spec = WORKFLOW,
+    find = "  return job.op.read_back ~= nil and job.policy.read_back ~= false",
+    replace = "  return false and job.op.read_back ~= nil and job.policy.read_back ~= false" },
+  { name = "read-back-absent-taken-as-found", file = "lua/provision/client.lua", spec = BULK,
+    find = "    if all then return item end", replace = "    if true then return item end" },
+  { name = "limiter-never-waits", file = "lua/provision/limiter.lua", spec = LIMITER,
+    find = "  if now < self.paused_until then return self.paused_until - now end",
+    replace = "  do return 0 end" },
+  { name = "ratelimit-remaining-ignored", file = "lua/provision/limiter.lua", spec = WORKFLOW,
+    find = "  if remaining == 0 and status ~= 429 then self:pause(now, reset or 1) end", replace = "" },
+  { name = "throttle-uses-attempts", file = "lua/provision/client.lua", spec = BULK,
+    find = "retry.decide(policy, job.attempt - throttles,", replace = "retry.decide(policy, job.attempt," },
+  { name = "iterator-drained-ahead", file = "lua/provision/engine.lua", spec = BULK,
+    find = "    if not room or not self:pull() then return end", replace = "    if not self:pull() then return end" },
+  { name = "deadline-ignored", file = "lua/provision/engine.lua", spec = BULK,
+    find = "  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end\n  local function wait",
+    replace = "  local function wait" },
 
   -- the command line
   { name = "ctrl-c-internal-error", file = "lua/provision/cli.lua", spec = H,

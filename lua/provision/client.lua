@@ -497,18 +497,15 @@ function Client:next_step(job, req, resp, retry_after)
     return "settle", 0
   end
   local policy = job.policy
+  local throttles = job.throttles or 0
   if not resp.kind and resp.status == 429 then
-    -- Throttling says "later", not "failed": it has its own budget.
-    local n = (job.throttles or 0) + 1
-    if n <= policy.max_throttled then
-      local d = retry_after or retry.backoff(policy, n, self.random)
-      if d <= policy.max_retry_after then
-        job.throttles = n     -- a waited-out 429 does not use up an attempt
-        return "again", d
-      end
-    end
+    -- "later", not "failed": a waited-out 429 does not use up an attempt
+    local d = retry.throttle(policy, throttles, retry_after, self.random)
+    if not d then return "done" end
+    job.throttles = throttles + 1
+    return "again", d
   end
-  local delay = retry.decide(policy, job.attempt - (job.throttles or 0), req.method, job.op, resp,
+  local delay = retry.decide(policy, job.attempt - throttles, req.method, job.op, resp,
                              self.random, retry_after)
   if delay then return "again", delay end
   return "done"

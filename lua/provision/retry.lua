@@ -67,7 +67,21 @@ function retry.backoff(policy, attempt, random)
   return (random or math.random)() * cap
 end
 
--- Decide about one failed attempt. `outcome` is either a transport error
+-- A 429: the server refused before acting and said when to come back.
+-- Waited out on its own budget (max_throttled answers per call), apart from
+-- `attempts`, for any method. Returns delay, or nil, reason.
+function retry.throttle(policy, throttles, retry_after, random)
+  if throttles >= policy.max_throttled then
+    return nil, "throttled " .. throttles .. " time(s), max_throttled is " .. policy.max_throttled
+  end
+  local d = retry_after or retry.backoff(policy, throttles + 1, random)
+  if d > policy.max_retry_after then
+    return nil, "Retry-After of " .. d .. " s exceeds max_retry_after"
+  end
+  return d
+end
+
+-- Decide about one failed attempt (a 429 is retry.throttle's). `outcome` is either a transport error
 -- {kind, request_sent} or a response {status, headers}; `retry_after` the
 -- seconds its Retry-After asked for, if already parsed. Returns delay
 -- (seconds) or nil, reason why not.
@@ -89,7 +103,7 @@ function retry.decide(policy, attempt, method, op, outcome, random, retry_after)
   else
     local status = outcome.status
     if status == 429 then
-      retry_after = parsed or retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])
+      return nil, "a 429 is waited out by retry.throttle, not retried as a failure"
     elseif retry_statuses[status] then
       if not idempotent then return nil, method .. " is not idempotent" end
       retry_after = parsed or retry.parse_retry_after(outcome.headers and outcome.headers["retry-after"])

@@ -173,6 +173,31 @@ describe("api:bulk against the sandbox", function()
     assert.is_true(ahead <= 8, "at most two slots' worth pulled ahead, saw " .. ahead)
   end)
 
+  it("takes only a matching record from a read-back as proof that a create landed", function()
+    local api = users()
+    local job = assert(api:prepare("create_user", { email = "Ada@Northwind.example", org_id = ORG }))
+    local other = { users = { { email = "ada.lovelace@northwind.example" }, { email = "bob@northwind.example" } } }
+    assert.is_false(api:read_back_found(job, other))
+    assert.is_false(api:read_back_found(job, { users = {} }))
+    local found = api:read_back_found(job, { users = { { email = "bob@northwind.example" },
+                                                       { email = "ada@northwind.example", id = "u9" } } })
+    assert.are.equal("u9", found.id)          -- e-mails compare case-insensitively
+    local d360 = assert(provision.TeamsApi({ server = sb.document360, auth = { api_token = "x" } }))
+    local post = assert(d360:prepare("v2_teams_post", { add_team_account_customer = { email_id = "a@b.example" } }))
+    assert.is_false(d360:read_back_found(post, { exists = false, user_id = provision.json.null }))
+    assert.are.equal("d1", d360:read_back_found(post, { exists = true, user_id = "d1" }).user_id)
+  end)
+
+  it("waits out 429s on their own budget: they use up no attempt", function()
+    fault({ method = "GET", path = "/agilicus/users", sequence = { "429", "429", "503", "pass" }, retry_after = 0 })
+    local api = users({ retries = { attempts = 2, base_delay = 0.01 } })
+    local page, info = api:list_users({ org_id = ORG, limit = 1 })
+    assert.is_truthy(page, tostring(info))
+    assert.are.equal(4, info.attempts)
+    local _, summary = api:bulk({ { "list_users", { org_id = ORG, limit = 1 } } })
+    assert.are.equal(1, summary.ok)
+  end)
+
   it("bounds a call across its attempts with a deadline", function()
     fault({ method = "GET", path = "/agilicus/users", action = "503" })
     local api = users({ retries = { attempts = 50, base_delay = 0.2, max_delay = 0.2 } })

@@ -26,9 +26,13 @@ describe("retry policy", function()
     end
   end)
 
-  it("waits for Retry-After on 429, for any method, within max_retry_after", function()
-    assert.are.equal(7, decide("POST", { status = 429, headers = { ["retry-after"] = "7" } }))
-    assert.is_nil(decide("GET", { status = 429, headers = { ["retry-after"] = "3600" } }))
+  it("waits for Retry-After on 429, for any method, within max_retry_after, on its own budget", function()
+    assert.are.equal(7, retry.throttle(policy, 0, 7))
+    assert.is_nil(retry.throttle(policy, 0, 3600))
+    assert.are.equal(7, retry.throttle(policy, 9, 7))
+    assert.is_nil(retry.throttle(policy, 10, 7))                      -- max_throttled
+    assert.is_nil(retry.throttle(retry.policy(false), 0, 1))         -- retries = false
+    assert.is_nil(decide("POST", { status = 429, headers = { ["retry-after"] = "7" } }))
     local now = os.time()
     local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 5)
     local d = retry.parse_retry_after(date, now)
