@@ -15,6 +15,9 @@ local CLIENT = "tests/spec/client_spec.lua"
 local RETRY = "tests/spec/retry_spec.lua"
 local CORE_HTTP = "tests/spec/core_http_spec.lua"
 local CORE_JSON = "tests/spec/core_json_spec.lua"
+local HOOKS = "tests/spec/hooks_spec.lua"
+local EVENTS = "tests/spec/events_spec.lua"
+local ERRCLASS = "tests/spec/error_classes_spec.lua"
 
 return {
   -- TLS
@@ -133,6 +136,38 @@ return {
   { name = "unauthorised-operation-sent", file = "lua/provision/client.lua", spec = H,
     find = "if auth.select(self.api, self.credentials, security) then return nil end",
     replace = "do return nil end" },
+
+  -- user hooks, events, error classes
+  { name = "before-request-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "  local list = not foreign and h and h.before_request\n  if not list then return req end",
+    replace = "  local list = not foreign and h and h.before_request\n  do return req end" },
+  { name = "before-request-raise-escapes", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "local ok, r, e = pcall(f, req, ctx)", replace = "local ok, r, e = true, f(req, ctx)" },
+  { name = "before-request-stop-ignored", file = "lua/provision/client.lua", spec = HOOKS,
+    find = [[      err = hooks.stopped(job.opname, "before_request", e)]], replace = "" },
+  { name = "on-error-hooks-skipped", file = "lua/provision/engine.lua", spec = HOOKS,
+    find = "  if job.client then value, info = job.client:conclude(job, value, info) end\n", replace = "" },
+  { name = "on-error-hooks-skipped-single-call", file = "lua/provision/engine.lua", spec = HOOKS,
+    find = "  return job.client:conclude(job, call_one(job))", replace = "  return call_one(job)" },
+  { name = "after-response-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "local list = h and not resp.kind and h.after_response", replace = "local list = false" },
+  { name = "on-retry-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "  local list = h and h.on_retry\n", replace = "  local list = false\n" },
+  { name = "events-not-delivered", file = "lua/provision/client.lua", spec = EVENTS,
+    find = "  if self.events then pcall(self.events, ev) end\n", replace = "" },
+  { name = "events-request-id-ignored", file = "lua/provision/events.lua", spec = EVENTS,
+    find = [[events.REQUEST_ID_HEADERS = { "x-request-id", "x-correlation-id", "request-id" }]],
+    replace = [[events.REQUEST_ID_HEADERS = { "x-correlation-id", "request-id" }]] },
+  { name = "sandbox-no-request-id", file = "sandbox/app.lua", spec = EVENTS,
+    find = [[  headers[#headers + 1] = { "X-Request-Id", request_id }]], replace = "" },
+  { name = "events-retry-reason-lost", file = "lua/provision/client.lua", spec = EVENTS,
+    find = "  job.retry_delay, job.retry_reason = delay, reason\n", replace = "" },
+  { name = "traceparent-not-sent", file = "lua/provision/client.lua", spec = EVENTS,
+    find = [[    auth.set_header(req, "traceparent", ]], replace = [[    local _ = select(2, req, "traceparent", ]] },
+  { name = "err-is-kind-family-ignored", file = "lua/provision/errors.lua", spec = ERRCLASS,
+    find = "descends(kind_family[v.kind], t) or ", replace = "" },
+  { name = "err-is-unknown-outcome-ignored", file = "lua/provision/errors.lua", spec = ERRCLASS,
+    find = [[return t == UnknownOutcomeError and v.outcome == "unknown"]], replace = "return false" },
 
   -- the command line
   { name = "ctrl-c-internal-error", file = "lua/provision/cli.lua", spec = H,
