@@ -1,12 +1,15 @@
 # The two set-up commands on a fresh Debian 12 machine (as root):
 #   make demo   build, start the sandbox, run examples/onboard.lua against it
-#   make test   build and run the whole suite (C unit tests + busted specs)
+#   make test   build and run the whole suite (C unit tests, busted specs,
+#               memory checks, each libFuzzer target over its corpus)
+# make fuzz     fuzz each libFuzzer target for FUZZ_SECONDS (60) seconds
 BUILD ?= build
 LUA ?= lua5.4
+FUZZ_SECONDS ?= 60
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps deps-test build test demo clean bench lint memcheck mutate contract-fixtures
+.PHONY: all deps deps-test deps-fuzz build test demo clean bench lint memcheck mutate contract-fixtures fuzz
 
 all: build
 
@@ -16,6 +19,9 @@ deps:
 deps-test:
 	@sh scripts/deps.sh test
 	@sh scripts/prism-install.sh
+
+deps-fuzz:
+	@sh scripts/deps.sh fuzz
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -31,6 +37,9 @@ demo: build
 
 memcheck: deps-test
 	@sh scripts/memcheck.sh
+
+fuzz: deps-fuzz
+	@sh scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 bench: build
 	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
@@ -49,4 +58,4 @@ contract-fixtures:
 	$(LUA) scripts/contract-fixtures.lua $(if $(SPECS),--specs $(SPECS)) $(if $(SEEDS),--seeds $(SEEDS))
 
 clean:
-	rm -rf $(BUILD) build-debug build-asan build.luarocks
+	rm -rf $(BUILD) build-debug build-asan build-fuzz build.luarocks

@@ -7,16 +7,9 @@
 --      api:bulk at concurrency 1, 8 and 32, and api:all in batches of 50.
 -- Prints figures only.
 --   lua5.4 bench/bulk_bench.lua [N]        (creates per figure, default 500 / 1000)
-local function here()
-  local src = debug.getinfo(1, "S").source:sub(2)
-  return src:match("^(.*)/bench/[^/]*$") or "."
-end
-local ROOT = here()
-package.path = table.concat({ ROOT .. "/lua/?.lua", ROOT .. "/lua/?/init.lua", ROOT .. "/tests/?.lua",
-                              ROOT .. "/?.lua", package.path }, ";")
-local build = os.getenv("PROVISION_BUILD")
-if build then package.cpath = build .. "/?.so;" .. package.cpath end
-package.cpath = package.cpath .. ";" .. ROOT .. "/build/?.so"
+local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/bench/[^/]*$") or "."
+package.path = ROOT .. "/?.lua;" .. package.path
+require("bench.common").setup(ROOT)
 
 local core = require "provision.core"
 local provision = require "provision"

@@ -19,16 +19,9 @@
 -- The VM this was written on has 2 vCPUs whose idle CPU halts at once, so a
 -- client and a server on different CPUs pay ~50 us per hop: sequential runs are
 -- pinned to one CPU (client and server), concurrent ones are not.
-local function here()
-  local src = debug.getinfo(1, "S").source:sub(2)
-  return src:match("^(.*)/bench/[^/]*$") or "."
-end
-local ROOT = here()
-package.path = table.concat({ ROOT .. "/lua/?.lua", ROOT .. "/lua/?/init.lua", ROOT .. "/tests/?.lua",
-                              ROOT .. "/?.lua", package.path }, ";")
-local build = os.getenv("PROVISION_BUILD")
-if build then package.cpath = build .. "/?.so;" .. package.cpath end
-package.cpath = package.cpath .. ";" .. ROOT .. "/build/?.so"
+local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/bench/[^/]*$") or "."
+package.path = ROOT .. "/?.lua;" .. package.path
+local common = require("bench.common").setup(ROOT)
 
 local core = require "provision.core"
 local provision = require "provision"
@@ -43,17 +36,8 @@ local N_BUNDLE = math.max(10, N // 100)    -- TLS new session per request, syste
 
 -- process facts -----------------------------------------------------------------
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local SELF = tonumber(read("/proc/self/stat"):match("^(%d+)"))
-local ALL_CPUS = (read("/proc/self/status") or ""):match("Cpus_allowed_list:%s*(%S+)") or "0"
-local HAVE_TASKSET = os.execute("command -v taskset >/dev/null 2>&1") == true
+local read = common.read
+local SELF, ALL_CPUS, HAVE_TASKSET = common.process()
 
 local function status_kb(field)
   return tonumber((read("/proc/self/status") or ""):match(field .. ":%s*(%d+)")) or 0

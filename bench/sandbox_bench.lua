@@ -10,16 +10,9 @@
 -- this machine, for sizing tests and demos, not a model of the real APIs.
 -- One-at-a-time runs pin client and sandbox to CPU 0 (the VM's idle CPU halts,
 -- and a hop between CPUs costs ~50 us); concurrent runs are not pinned.
-local function here()
-  local src = debug.getinfo(1, "S").source:sub(2)
-  return src:match("^(.*)/bench/[^/]*$") or "."
-end
-local ROOT = here()
-package.path = table.concat({ ROOT .. "/lua/?.lua", ROOT .. "/lua/?/init.lua", ROOT .. "/tests/?.lua",
-                              ROOT .. "/?.lua", package.path }, ";")
-local build = os.getenv("PROVISION_BUILD")
-if build then package.cpath = build .. "/?.so;" .. package.cpath end
-package.cpath = package.cpath .. ";" .. ROOT .. "/build/?.so"
+local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/bench/[^/]*$") or "."
+package.path = ROOT .. "/?.lua;" .. package.path
+local common = require("bench.common").setup(ROOT)
 
 local core = require "provision.core"
 local provision = require "provision"
@@ -28,17 +21,8 @@ local sandbox = require "support.sandbox"
 local N = tonumber(arg and arg[1]) or 2000
 local ROUNDS = 3
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local SELF = tonumber(read("/proc/self/stat"):match("^(%d+)"))
-local ALL_CPUS = (read("/proc/self/status") or ""):match("Cpus_allowed_list:%s*(%S+)") or "0"
-local HAVE_TASKSET = os.execute("command -v taskset >/dev/null 2>&1") == true
+local read = common.read
+local SELF, ALL_CPUS, HAVE_TASKSET = common.process()
 
 -- no rate limit in the way: a budget far above what a run can spend
 local sb = sandbox.start({ rate = "100000000/60", args = { "--quiet" } })

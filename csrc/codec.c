@@ -9,6 +9,7 @@
 
 #include "core.h"
 #include "json.h"
+#include "obuf.h"
 #include "prv_pure.h"
 
 #define ERRLEN 512
@@ -119,8 +120,8 @@ static int l_pct_encode(lua_State *L) {
 }
 
 /* The string form of a query key or value at idx; NULL for a bad type.
- * Strings come straight from the (anchored) entry table; numbers and
- * booleans are formatted into num. */
+ * Strings come straight from the entry table's slot, which the caller keeps
+ * on the stack; numbers and booleans are formatted into num. */
 static const char *query_part(lua_State *L, int idx, size_t *len, char *num, size_t numlen) {
   switch (lua_type(L, idx)) {
     case LUA_TSTRING:
@@ -143,43 +144,43 @@ static const char *query_part(lua_State *L, int idx, size_t *len, char *num, siz
   }
 }
 
-/* build_query({{k, v}, ...}) -> "k=v&k=v" (both sides percent-encoded). */
+/* build_query({{k, v}, ...}) -> "k=v&k=v" (both sides percent-encoded).
+ * One pass: each key and value is read once, held on the stack, then
+ * measured and written into a buffer that grows by realloc, so no Lua
+ * allocation (and no finalizer that could change the table) falls between
+ * measuring a part and writing it. */
 static int l_build_query(lua_State *L) {
-  int i, n, pass;
-  size_t total = 0, o = 0;
-  char *out = NULL;
+  int i, n;
+  prv_obuf *out;
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  out = prv_obuf_push(L); /* 2 */
   n = (int)prv_rawlen(L, 1);
-  /* pass 0 validates and measures, pass 1 writes */
-  for (pass = 0; pass < 2; pass++) {
-    if (pass == 1) out = scratch(L, total);
-    for (i = 1; i <= n; i++) {
-      int side;
-      lua_rawgeti(L, 1, i);
-      if (!lua_istable(L, -1))
-        return luaL_error(L, "bad argument #1 to 'build_query' (entry %d is not a {key, value} pair)", i);
-      if (i > 1 && pass == 1) out[o++] = '&';
-      if (pass == 0 && i > 1) total++;
-      for (side = 1; side <= 2; side++) {
-        char num[64];
-        size_t len;
-        const char *s;
-        lua_rawgeti(L, -1, side);
-        s = query_part(L, lua_gettop(L), &len, num, sizeof num);
-        if (!s)
-          return luaL_error(L, "bad argument #1 to 'build_query' (entry %d: %s must be a string, number or boolean, got %s)",
-                            i, side == 1 ? "key" : "value", luaL_typename(L, -1));
-        if (pass == 0) total += prv_pct_encoded_len(s, len) + (side == 2);
-        else {
-          if (side == 2) out[o++] = '=';
-          o += prv_pct_encode(s, len, out + o);
-        }
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
+  for (i = 1; i <= n; i++) {
+    int side;
+    lua_rawgeti(L, 1, i); /* 3: the entry */
+    if (!lua_istable(L, 3))
+      return luaL_error(L, "bad argument #1 to 'build_query' (entry %d is not a {key, value} pair)", i);
+    for (side = 1; side <= 2; side++) {
+      char num[64];
+      size_t len, need;
+      const char *s;
+      lua_rawgeti(L, 3, side); /* 4: key or value, anchored while s is used */
+      s = query_part(L, 4, &len, num, sizeof num);
+      if (!s)
+        return luaL_error(L, "bad argument #1 to 'build_query' (entry %d: %s must be a string, number or boolean, got %s)",
+                          i, side == 1 ? "key" : "value", luaL_typename(L, 4));
+      need = prv_pct_encoded_len(s, len) + 1; /* the '&' before a key, the '=' before a value */
+      if (!prv_obuf_reserve(out, need)) return luaL_error(L, "build_query: out of memory");
+      if (side == 2) out->p[out->len++] = '=';
+      else if (i > 1) out->p[out->len++] = '&';
+      out->len += prv_pct_encode(s, len, out->p + out->len);
+      lua_settop(L, 3);
     }
+    lua_settop(L, 2);
   }
-  lua_pushlstring(L, out, o);
+  lua_pushlstring(L, out->p ? out->p : "", out->len);
+  prv_obuf_free(out);
   return 1;
 }
 

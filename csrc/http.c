@@ -35,6 +35,7 @@
  *  - The only global is the pthread_once guard around curl_global_init.
  */
 #include "core.h"
+#include "prv_pure.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -56,7 +57,10 @@
 #define DEFAULT_TIMEOUT 60.0
 #define DEFAULT_MAX_BODY ((curl_off_t)64 * 1024 * 1024)
 #define DEFAULT_MAX_CONNECTIONS 8
-#define MAX_HEADER_BYTES ((size_t)1024 * 1024)  /* all header lines of one response */
+/* All header and trailer lines of the final response. libcurl 7.88 has the
+ * same cap of its own over every header line of a transfer (interim
+ * responses included), and one of 100 KiB per line. */
+#define MAX_HEADER_BYTES ((size_t)300 * 1024)
 #define MAX_METHOD_LEN 32
 
 /* ---- one-time global init ------------------------------------------------ */
@@ -122,6 +126,7 @@ static void buf_free(Buf *b) {
 /* ---- one transfer --------------------------------------------------------- */
 
 enum { T_NONE, T_INVALID, T_INTERNAL, T_READY };
+enum { H_STATUS, H_FIELDS, H_TRAILERS };  /* on_header: expecting a status line, header lines, trailers */
 enum { STOP_NONE, STOP_ABORTED, STOP_CLOSED };  /* why a transfer was taken out unfinished */
 
 typedef struct {
@@ -135,8 +140,12 @@ typedef struct {
   CURLcode result;
   curl_off_t max_body;
   int body_too_large, headers_too_large, oom;
+  int bad_header;         /* a header line held a bare CR or a NUL */
+  int hstate;             /* H_*: where on_header is in the response */
+  int interim;            /* the current status is 1xx (not 101): another response follows */
   int headers_complete;   /* the blank line ending the last header block was seen */
-  Buf body, hdr;
+  Buf body, hdr, trl;     /* body, header lines, trailer lines (chunked, HTTP/2) */
+  prv_headers ph, pt;     /* hdr and trl parsed, while results are built */
   /* info, read once the transfer is done */
   long status, http_version, num_connects, local_port;
   curl_off_t total_us, pretransfer_us;
@@ -163,33 +172,69 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   size_t limit = (size_t)t->max_body;
   if (n == 0) return 0;
   if (n > limit - t->body.len) { t->body_too_large = 1; return 0; }
-  if (t->body.cap == 0) {
-    /* Reserve the announced length at once when it fits the cap. */
+  if (n > t->body.cap - t->body.len) {
+    /* Grow as bytes arrive (doubling), and never past an announced length,
+     * so that the last step is exact; an announced length alone reserves
+     * nothing (a peer could announce max_body and send one byte). */
+    size_t grow_limit = limit;
     curl_off_t cl = -1;
-    if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-        cl > 0 && cl <= t->max_body && (size_t)cl >= n)
-      if (!buf_reserve(&t->body, (size_t)cl, limit)) { t->oom = 1; return 0; }
+    if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
+        (curl_off_t)(t->body.len + n) <= cl && (size_t)cl < grow_limit)
+      grow_limit = (size_t)cl;
+    if (!buf_reserve(&t->body, t->body.len + n, grow_limit)) { t->oom = 1; return 0; }
   }
-  if (!buf_reserve(&t->body, t->body.len + n, limit)) { t->oom = 1; return 0; }
   memcpy(t->body.p + t->body.len, ptr, n);
   t->body.len += n;
   return n;
 }
 
+/* 1 when the line (with its line end) holds a CR that does not end it, or
+ * a NUL. libcurl refuses a CR before the colon itself, not after it. */
+static int bad_line(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (p[i] == '\0' || (p[i] == '\r' && !(i + 2 == n && p[i + 1] == '\n'))) return 1;
+  return 0;
+}
+
+/* The status code of a status line ("HTTP/1.1 200 OK", "HTTP/2 204"); 0 if
+ * there is none. */
+static int status_code(const char *p, size_t n) {
+  size_t i = 5;
+  while (i < n && p[i] != ' ') i++;
+  if (i + 3 >= n) return 0;
+  if (p[i + 1] < '0' || p[i + 1] > '9' || p[i + 2] < '0' || p[i + 2] > '9' || p[i + 3] < '0' || p[i + 3] > '9') return 0;
+  return (p[i + 1] - '0') * 100 + (p[i + 2] - '0') * 10 + (p[i + 3] - '0');
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   Transfer *t = (Transfer *)ud;
   size_t n = size * nmemb;
+  Buf *dst;
+  if (bad_line(ptr, n)) { t->bad_header = 1; return 0; }
   /* A status line starts a new response (1xx interim ones come first): keep
-   * only the headers of the last one. */
-  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) { t->hdr.len = 0; t->headers_complete = 0; return n; }
-  if ((n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n')) {
-    t->headers_complete = 1;
+   * only the headers of the last one. After the final header block, every
+   * line is a trailer, whatever it looks like. */
+  if (t->hstate != H_TRAILERS && n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+    int code = status_code(ptr, n);
+    t->hdr.len = 0;
+    t->headers_complete = 0;
+    t->interim = code >= 100 && code < 200 && code != 101;
+    t->hstate = H_FIELDS;
     return n;
   }
-  if (n > MAX_HEADER_BYTES - t->hdr.len) { t->headers_too_large = 1; return 0; }
-  if (!buf_reserve(&t->hdr, t->hdr.len + n, MAX_HEADER_BYTES)) { t->oom = 1; return 0; }
-  memcpy(t->hdr.p + t->hdr.len, ptr, n);
-  t->hdr.len += n;
+  if ((n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n')) {
+    if (t->hstate == H_FIELDS) {
+      t->headers_complete = 1;
+      t->hstate = t->interim ? H_STATUS : H_TRAILERS;
+    }
+    return n;
+  }
+  dst = t->hstate == H_TRAILERS ? &t->trl : &t->hdr;
+  if (n > MAX_HEADER_BYTES - t->hdr.len - t->trl.len) { t->headers_too_large = 1; return 0; }
+  if (!buf_reserve(dst, dst->len + n, MAX_HEADER_BYTES)) { t->oom = 1; return 0; }
+  memcpy(dst->p + dst->len, ptr, n);
+  dst->len += n;
   return n;
 }
 
@@ -198,6 +243,9 @@ static void transfer_release(Transfer *t) {
   if (t->headers) { curl_slist_free_all(t->headers); t->headers = NULL; }
   buf_free(&t->body);
   buf_free(&t->hdr);
+  buf_free(&t->trl);
+  prv_headers_free(&t->ph);
+  prv_headers_free(&t->pt);
 }
 
 
@@ -873,75 +921,35 @@ static int headers_index(lua_State *L) {
   return 1;
 }
 
-static void trim(const char **s, const char **e) {
-  while (*s < *e && (**s == ' ' || **s == '\t')) (*s)++;
-  while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t')) (*e)--;
+/* header_list / trailer_list: {{"Name", "value"}, ...} in arrival order.
+ * Everything is read from h (C memory the transfer owns, which no
+ * finalizer can touch), so the Lua allocations here are harmless. */
+static void push_field_list(lua_State *L, const prv_headers *h) {
+  size_t i;
+  lua_createtable(L, (int)h->nfields, 0);
+  for (i = 0; i < h->nfields; i++) {
+    const prv_field *f = &h->fields[i];
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, h->text + f->name.off, f->name.len);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, h->text + f->value.off, f->value.len);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (int)i + 1);
+  }
 }
 
-/* Push header_list and headers from the raw header block. */
-static void push_headers(lua_State *L, const Buf *hdr) {
-  const char *p = hdr->p, *end = hdr->p + hdr->len;
-  int k = 0, i, list, map;
-  lua_newtable(L);
-  list = lua_gettop(L);
-  while (p != NULL && p < end) {
-    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
-    const char *le = eol ? eol : end, *next = eol ? eol + 1 : end;
-    const char *colon, *ns, *ne, *vs, *ve;
-    if (le > p && le[-1] == '\r') le--;
-    if (le == p) { p = next; continue; }
-    if (*p == ' ' || *p == '\t') {           /* obsolete line folding */
-      if (k > 0) {
-        vs = p; ve = le; trim(&vs, &ve);
-        lua_rawgeti(L, list, k);
-        lua_rawgeti(L, -1, 2);
-        lua_pushliteral(L, " ");
-        lua_pushlstring(L, vs, (size_t)(ve - vs));
-        lua_concat(L, 3);
-        lua_rawseti(L, -2, 2);
-        lua_pop(L, 1);
-      }
-      p = next;
-      continue;
-    }
-    colon = (const char *)memchr(p, ':', (size_t)(le - p));
-    if (colon == NULL) { p = next; continue; }
-    ns = p; ne = colon; trim(&ns, &ne);
-    vs = colon + 1; ve = le; trim(&vs, &ve);
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, ns, (size_t)(ne - ns));
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, vs, (size_t)(ve - vs));
-    lua_rawseti(L, -2, 2);
-    lua_rawseti(L, list, ++k);
-    p = next;
-  }
-  lua_createtable(L, 0, k);
-  map = lua_gettop(L);
-  for (i = 1; i <= k; i++) {
-    size_t nlen;
-    const char *name;
-    lua_rawgeti(L, list, i);                 /* pair */
-    lua_rawgeti(L, -1, 1);
-    name = lua_tolstring(L, -1, &nlen);
-    push_lower(L, name, nlen);               /* pair name lname */
-    lua_pushvalue(L, -1);
-    lua_rawget(L, map);                      /* pair name lname old */
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_rawgeti(L, -3, 2);
-    } else {
-      const char *lname = lua_tostring(L, -2);
-      if (strcmp(lname, "set-cookie") == 0) lua_pushliteral(L, "\n");
-      else lua_pushliteral(L, ", ");
-      lua_rawgeti(L, -5, 2);
-      lua_concat(L, 3);
-    }
-    lua_rawset(L, map);                      /* map[lname] = value */
-    lua_pop(L, 2);
+/* headers / trailers: lower-case name -> values joined (by the parser, in
+ * one pass: no string is built per repeat). */
+static void push_field_map(lua_State *L, const prv_headers *h) {
+  size_t i;
+  lua_createtable(L, 0, (int)h->nmerged);
+  for (i = 0; i < h->nmerged; i++) {
+    const prv_field *f = &h->merged[i];
+    lua_pushlstring(L, h->text + f->name.off, f->name.len);
+    lua_pushlstring(L, h->text + f->value.off, f->value.len);
+    lua_rawset(L, -3);
   }
   prv_setmetatable(L, HEADERS_MT);
-  /* stack: list map */
 }
 
 static const char *version_name(long v) {
@@ -1009,11 +1017,49 @@ static const char *classify(CURLcode rc, int *early) {
   }
 }
 
+/* Faults of the peer's response that libcurl reports under codes meaning
+ * something else elsewhere (libcurl 7.88's messages): sets kind and msg and
+ * returns 1, or returns 0. */
+static int peer_fault(const Transfer *t, const char **kind, char *msg, size_t len) {
+  const char *eb = t->errbuf;
+  if (t->result == CURLE_RECV_ERROR && strncmp(eb, "Too large response headers", 26) == 0) {
+    *kind = "too_large";   /* its cap over all header lines of the transfer */
+    snprintf(msg, len, "response headers exceed %lu bytes", (unsigned long)MAX_HEADER_BYTES);
+  } else if (t->result == CURLE_OUT_OF_MEMORY) {
+    *kind = "too_large";   /* how it reports a header line over its 100 KiB cap */
+    snprintf(msg, len, "a response header line exceeds 100 KiB");
+  } else if (t->result == CURLE_BAD_FUNCTION_ARGUMENT) {
+    *kind = "protocol";    /* its header store refused a line (a bare CR in a name, ...) */
+    snprintf(msg, len, "malformed response header line (%s)", eb[0] ? eb : curl_easy_strerror(t->result));
+  } else if (t->result == CURLE_RECV_ERROR && strstr(eb, " in chunked-encoding") != NULL &&
+             strstr(eb, "Out of memory") == NULL) {
+    *kind = "protocol";    /* a malformed chunk or trailer */
+    snprintf(msg, len, "%s", eb);
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* Push an error entry for a transfer that ran: what it did so far. */
+static void push_transfer_err(lua_State *L, const Transfer *t, const char *kind, const char *msg, int code, int sent) {
+  push_err(L, kind, msg, code, sent);
+  if (t->status > 0) {
+    lua_pushinteger(L, t->status);
+    lua_setfield(L, -2, "status");
+  }
+  lua_pushinteger(L, t->num_connects);
+  lua_setfield(L, -2, "new_connections");
+  lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
+  lua_setfield(L, -2, "time");
+}
+
 /* Pushes the response or the error of one transfer; returns 1 for an error. */
 static int push_entry(lua_State *L, Transfer *t) {
   char msg[CURL_ERROR_SIZE + 64];
-  const char *kind;
-  int early, sent;
+  const char *kind, *why = NULL, *part;
+  int early, sent, rc;
+  size_t pos = 0;
   if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return 1; }
   if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, t->added); return 1; }
   if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return 1; }
@@ -1053,10 +1099,13 @@ static int push_entry(lua_State *L, Transfer *t) {
     } else if (t->headers_too_large) {
       kind = "too_large";
       snprintf(msg, sizeof msg, "response headers exceed %lu bytes", (unsigned long)MAX_HEADER_BYTES);
+    } else if (t->bad_header) {
+      kind = "protocol";
+      snprintf(msg, sizeof msg, "a response header line holds a bare CR or a NUL");
     } else if (t->oom) {
       kind = "internal";
       snprintf(msg, sizeof msg, "out of memory");
-    } else {
+    } else if (!peer_fault(t, &kind, msg, sizeof msg)) {
       snprintf(msg, sizeof msg, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
     }
     /* Not sent: DNS and connect failures always; TLS handshake failures and
@@ -1064,19 +1113,27 @@ static int push_entry(lua_State *L, Transfer *t) {
     if (strcmp(kind, "dns") == 0 || strcmp(kind, "connect") == 0) sent = 0;
     else if ((early || strcmp(kind, "timeout") == 0) && t->pretransfer_us == 0) sent = 0;
     else sent = 1;
-    push_err(L, kind, msg, (int)t->result, sent);
-    if (t->status > 0) {
-      lua_pushinteger(L, t->status);
-      lua_setfield(L, -2, "status");
-    }
-    lua_pushinteger(L, t->num_connects);
-    lua_setfield(L, -2, "new_connections");
-    lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
-    lua_setfield(L, -2, "time");
+    push_transfer_err(L, t, kind, msg, (int)t->result, sent);
     return 1;
   }
 
-  lua_createtable(L, 0, 10);
+  /* The header and trailer blocks, parsed in C before any Lua allocation */
+  part = "headers";
+  rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
+  if (rc == 0) {
+    part = "trailers";
+    rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
+  }
+  if (rc != 0) {
+    if (rc == -2) snprintf(msg, sizeof msg, "out of memory");
+    else snprintf(msg, sizeof msg, "malformed response %s: %s", part, why);
+    push_transfer_err(L, t, rc == -2 ? "internal" : "protocol", msg, -1, 1);
+    return 1;
+  }
+  buf_free(&t->hdr);
+  buf_free(&t->trl);
+
+  lua_createtable(L, 0, 12);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
   lua_pushstring(L, version_name(t->http_version));
@@ -1096,10 +1153,16 @@ static int push_entry(lua_State *L, Transfer *t) {
   lua_pushlstring(L, t->body.p ? t->body.p : "", t->body.len);
   lua_setfield(L, -2, "body");
   buf_free(&t->body);
-  push_headers(L, &t->hdr);
-  lua_setfield(L, -3, "headers");
+  push_field_list(L, &t->ph);
   lua_setfield(L, -2, "header_list");
-  buf_free(&t->hdr);
+  push_field_map(L, &t->ph);
+  lua_setfield(L, -2, "headers");
+  push_field_list(L, &t->pt);
+  lua_setfield(L, -2, "trailer_list");
+  push_field_map(L, &t->pt);
+  lua_setfield(L, -2, "trailers");
+  prv_headers_free(&t->ph);
+  prv_headers_free(&t->pt);
   return 0;
 }
 

@@ -20,10 +20,10 @@
 
 #include "core.h"
 #include "json.h"
+#include "obuf.h"
 #include "prv_pure.h"
 
 #define ARRAY_MT_KEY "provision.core.array_mt"
-#define JBUF_MT_KEY "provision.core.jsonbuf"
 #define MAX_DEPTH PRV_JSON_MAX_DEPTH
 
 /* Locale decimal point (one byte), so that strtod/snprintf can be used in a
@@ -113,6 +113,24 @@ static size_t utf8_put(char *o, unsigned cp) {
 
 #define STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
 
+/* First byte at or after p that is not plain string content: '"', '\\', a
+ * control character, the end, or a byte >= 0x80 that does not start a
+ * well-formed UTF-8 sequence (a valid sequence is skipped whole). */
+static const char *scan_plain(const char *p, const char *end) {
+  while (p < end) {
+    unsigned char c = (unsigned char)*p;
+    if (c < 0x80) {
+      if (!STR_PLAIN(c)) break;
+      p++;
+    } else {
+      size_t k = prv_utf8_seq(p, (size_t)(end - p));
+      if (k == 0) break;
+      p += k;
+    }
+  }
+  return p;
+}
+
 /* Lua 5.4.4's lua_settop over a to-be-closed slot can leave L->top pointing
  * into a freed stack when the __close call grows the stack ("lua_settop may
  * use an invalid pointer to stack", fixed in 5.4.5), and a luaL_Buffer that
@@ -129,8 +147,9 @@ static int dec_string(dec_t *d) {
   const char *open = d->p, *p = open + 1, *end = d->end, *start = p;
   luaL_Buffer b;
 
-  while (p < end && STR_PLAIN(*p)) p++;
+  p = scan_plain(p, end);
   if (p >= end) return dec_fail(d, open, "unterminated string");
+  if ((unsigned char)*p >= 0x80) return dec_fail(d, p, "invalid UTF-8 in string");
   if (*p == '"') {
     lua_pushlstring(L, start, (size_t)(p - start));
     d->p = p + 1;
@@ -148,8 +167,8 @@ static int dec_string(dec_t *d) {
     }
     if (c < 0x20) return str_fail(d, &b, p, "control character in string");
     if (c != '\\') {
-      const char *q = p + 1;
-      while (q < end && STR_PLAIN(*q)) q++;
+      const char *q = scan_plain(p, end);
+      if (q == p) return str_fail(d, &b, p, "invalid UTF-8 in string");
       luaL_addlstring(&b, p, (size_t)(q - p));
       p = q;
       continue;
@@ -423,30 +442,27 @@ static int l_json_decode(lua_State *L) {
 
 /* ------------------------------------------------------------------ encode */
 
+/* One object key while its object is written: the text it is written as (a
+ * string key's bytes, anchored by the table; a number key formatted into
+ * num) and, for the sorted form, its place in the snapshot of the keys. */
 typedef struct {
-  char *p;
-  size_t n, cap;
-} jbuf_t;
-
-static int jbuf_gc(lua_State *L) {
-  jbuf_t *b = (jbuf_t *)lua_touserdata(L, 1);
-  if (b && b->p) {
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-  }
-  return 0;
-}
+  const char *s; /* NULL: the text is in num */
+  size_t len;
+  int i;
+  char num[PRV_FMT_DOUBLE_MAX + 8];
+} skey_t;
 
 typedef struct {
   lua_State *L;
-  jbuf_t *b;
-  int mt; /* stack index of array_mt */
+  prv_obuf *b;    /* the output */
+  prv_obuf *keys; /* a stack of skey_t: the keys of the objects being written */
+  size_t nkeys;   /* entries in use on that stack */
+  int mt;         /* stack index of array_mt */
   int sort_keys;
   int depth;
   char dp;
   const char *err;
-  char errbuf[96];
+  char errbuf[128];
   const void *path[MAX_DEPTH + 1];
 } enc_t;
 
@@ -458,52 +474,45 @@ static int enc_fail(enc_t *e, const char *why) {
 }
 
 static int jb_reserve(enc_t *e, size_t need) {
-  jbuf_t *b = e->b;
-  size_t cap;
-  char *np;
-  if (b->cap - b->n >= need) return 0;
-  cap = b->cap ? b->cap : 256;
-  while (cap - b->n < need) {
-    if (cap > SIZE_MAX / 2) return enc_fail(e, "out of memory");
-    cap *= 2;
-  }
-  np = (char *)realloc(b->p, cap);
-  if (!np) return enc_fail(e, "out of memory");
-  b->p = np;
-  b->cap = cap;
+  if (!prv_obuf_reserve(e->b, need)) return enc_fail(e, "out of memory");
   return 0;
 }
 
 static int jb_put(enc_t *e, const char *s, size_t n) {
   if (jb_reserve(e, n)) return -1;
-  memcpy(e->b->p + e->b->n, s, n);
-  e->b->n += n;
+  memcpy(e->b->p + e->b->len, s, n);
+  e->b->len += n;
   return 0;
 }
 
 #define JB_LIT(e, lit) jb_put((e), (lit), sizeof(lit) - 1)
 
 static int jb_char(enc_t *e, char c) {
-  if (e->b->n == e->b->cap && jb_reserve(e, 1)) return -1;
-  e->b->p[e->b->n++] = c;
+  if (e->b->len == e->b->cap && jb_reserve(e, 1)) return -1;
+  e->b->p[e->b->len++] = c;
   return 0;
 }
 
 static int enc_string(enc_t *e, const char *s, size_t len) {
   static const char hexd[] = "0123456789abcdef";
-  const char *end = s + len, *run;
+  const char *start = s, *end = s + len, *run;
   /* worst case 6 bytes per input byte; reserve for the common case only */
   if (jb_reserve(e, len + 2)) return -1;
-  e->b->p[e->b->n++] = '"';
+  e->b->p[e->b->len++] = '"';
   while (s < end) {
     char esc[6];
     size_t elen = 2;
     unsigned char c;
     run = s;
-    while (s < end && STR_PLAIN(*s)) s++;
+    s = scan_plain(s, end);
     if (s > run && jb_put(e, run, (size_t)(s - run))) return -1;
     if (s >= end) break;
     c = (unsigned char)*s++;
+    if (c >= 0x80) {
+      snprintf(e->errbuf, sizeof e->errbuf, "cannot encode a string that is not valid UTF-8 (byte %lu)",
+               (unsigned long)(s - start));
+      return enc_fail(e, e->errbuf);
+    }
     esc[0] = '\\';
     switch (c) {
       case '"': esc[1] = '"'; break;
@@ -533,7 +542,8 @@ static size_t fmt_int(char *out, long long v) {
   return i;
 }
 
-/* Number at idx formatted into out (at least 64 bytes); -1 for NaN/Inf. */
+/* Number at idx formatted into out (at least PRV_FMT_DOUBLE_MAX bytes); -1
+ * for NaN/Inf. */
 static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
   long long iv;
   double x;
@@ -552,10 +562,16 @@ static int fmt_number(enc_t *e, int idx, char *out, size_t *len) {
   return 0;
 }
 
+static int bad_key(enc_t *e, int kidx) {
+  snprintf(e->errbuf, sizeof e->errbuf, "cannot encode an object key of type %s",
+           lua_typename(e->L, lua_type(e->L, kidx)));
+  return enc_fail(e, e->errbuf);
+}
+
 static int enc_key(enc_t *e, int kidx) {
   size_t len;
   const char *s;
-  char num[64];
+  char num[PRV_FMT_DOUBLE_MAX + 8];
   switch (lua_type(e->L, kidx)) {
     case LUA_TSTRING:
       s = lua_tolstring(e->L, kidx, &len);
@@ -564,76 +580,130 @@ static int enc_key(enc_t *e, int kidx) {
       if (fmt_number(e, kidx, num, &len)) return -1;
       return enc_string(e, num, len);
     default:
-      snprintf(e->errbuf, sizeof e->errbuf, "cannot encode an object key of type %s",
-               lua_typename(e->L, lua_type(e->L, kidx)));
-      return enc_fail(e, e->errbuf);
+      return bad_key(e, kidx);
   }
 }
 
-typedef struct {
-  const char *s;
-  size_t len;
-  int i;
-} skey_t;
+#define SKEY_TEXT(k) ((k)->s ? (k)->s : (k)->num)
 
 static int skey_cmp(const void *a, const void *b) {
   const skey_t *x = (const skey_t *)a, *y = (const skey_t *)b;
   size_t n = x->len < y->len ? x->len : y->len;
-  int c = memcmp(x->s, y->s, n);
+  int c = memcmp(SKEY_TEXT(x), SKEY_TEXT(y), n);
   if (c) return c;
   return x->len < y->len ? -1 : x->len > y->len;
 }
 
-static int enc_object_sorted(enc_t *e, int idx, int nkeys) {
+/* Push the keys of the table at idx (n of them) onto the key stack, as the
+ * text each is written as, in next() order; then sort them and refuse two
+ * keys written alike (the number 1 and the string "1"). No Lua allocation
+ * happens while the table is traversed. If snap is non-zero it is a table
+ * with room for n keys: key i goes to snap[i]. Returns the stack index of
+ * the first key, or (size_t)-1 on failure. */
+static size_t collect_keys(enc_t *e, int idx, int n, int snap) {
   lua_State *L = e->L;
-  int ks, orig, i = 0, j;
-  skey_t *arr;
-  lua_createtable(L, nkeys, 0);
-  ks = lua_gettop(L);
-  lua_createtable(L, nkeys, 0);
-  orig = lua_gettop(L);
-  arr = (skey_t *)prv_newuserdata(L, (size_t)(nkeys > 0 ? nkeys : 1) * sizeof(skey_t));
+  size_t base = e->nkeys, i = 0, j;
+  skey_t *k;
+  if ((size_t)n > (SIZE_MAX - e->keys->len) / sizeof(skey_t) ||
+      !prv_obuf_reserve(e->keys, (size_t)n * sizeof(skey_t))) {
+    enc_fail(e, "out of memory");
+    return (size_t)-1;
+  }
+  k = (skey_t *)(void *)e->keys->p + base;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    char num[64];
-    size_t len;
     lua_pop(L, 1);
-    if (i >= nkeys) { /* cannot happen: the table is not modified */
+    if (i >= (size_t)n) { /* cannot happen: no Lua code runs during the traversal */
       lua_pop(L, 1);
-      break;
+      enc_fail(e, "table changed while being encoded");
+      return (size_t)-1;
     }
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, orig, i + 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
-      lua_pushvalue(L, -1);
+      k[i].s = lua_tolstring(L, -1, &k[i].len);
     } else if (lua_type(L, -1) == LUA_TNUMBER) {
-      if (fmt_number(e, lua_gettop(L), num, &len)) return -1;
-      lua_pushlstring(L, num, len);
+      k[i].s = NULL;
+      if (fmt_number(e, lua_gettop(L), k[i].num, &k[i].len)) { lua_pop(L, 1); return (size_t)-1; }
     } else {
-      return enc_key(e, lua_gettop(L)); /* reports the bad key type */
+      bad_key(e, lua_gettop(L));
+      lua_pop(L, 1);
+      return (size_t)-1;
     }
-    arr[i].s = lua_tolstring(L, -1, &arr[i].len);
-    arr[i].i = i + 1;
-    lua_rawseti(L, ks, i + 1); /* anchors the string */
+    k[i].i = (int)i + 1;
+    if (snap) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, snap, (int)i + 1); /* pre-sized: no allocation */
+    }
     i++;
   }
-  qsort(arr, (size_t)i, sizeof(skey_t), skey_cmp);
-  for (j = 0; j < i; j++) {
+  qsort(k, i, sizeof *k, skey_cmp);
+  for (j = 1; j < i; j++) {
+    if (skey_cmp(&k[j - 1], &k[j]) == 0) {
+      /* only a number's text can be shared by two keys: safe to show */
+      snprintf(e->errbuf, sizeof e->errbuf, "cannot encode an object with two keys written as \"%.*s\" (a number and a string)",
+               (int)(k[j].len < 40 ? k[j].len : 40), SKEY_TEXT(&k[j]));
+      enc_fail(e, e->errbuf);
+      return (size_t)-1;
+    }
+  }
+  e->keys->len += i * sizeof *k;
+  e->nkeys += i;
+  return base;
+}
+
+static void pop_keys(enc_t *e, size_t base) {
+  e->keys->len = base * sizeof(skey_t);
+  e->nkeys = base;
+}
+
+/* sort_keys: the keys are copied into a snapshot table first (allocated
+ * before the traversal), so writing the values, which may allocate and run
+ * finalizers, never continues a next() traversal. */
+static int count_keys(lua_State *L, int idx) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    n++;
+  }
+  return n;
+}
+
+static int enc_object_sorted(enc_t *e, int idx, int nkeys) {
+  lua_State *L = e->L;
+  size_t base, j, n;
+  int snap, tries = 0, now;
+  /* Allocating the snapshot may run a finalizer that adds keys: count again
+   * after it (counting allocates nothing) and make a bigger one if needed. */
+  for (;;) {
+    lua_createtable(L, nkeys, 0);
+    now = count_keys(L, idx);
+    if (now <= nkeys) break;
+    lua_pop(L, 1);
+    if (++tries == 8) return enc_fail(e, "table changed while being encoded");
+    nkeys = now;
+  }
+  snap = lua_gettop(L);
+  base = collect_keys(e, idx, now, snap);
+  if (base == (size_t)-1) return -1;
+  n = e->nkeys - base;
+  for (j = 0; j < n; j++) {
+    skey_t *k = (skey_t *)(void *)e->keys->p + base + j; /* the stack may move: re-read */
     if (j && jb_char(e, ',')) return -1;
-    if (enc_string(e, arr[j].s, arr[j].len) || jb_char(e, ':')) return -1;
-    lua_rawgeti(L, orig, arr[j].i);
+    if (enc_string(e, SKEY_TEXT(k), k->len) || jb_char(e, ':')) return -1;
+    lua_rawgeti(L, snap, k->i);
     lua_rawget(L, idx);
     if (enc_value(e, lua_gettop(L))) return -1;
     lua_pop(L, 1);
   }
-  lua_pop(L, 3);
+  pop_keys(e, base);
+  lua_pop(L, 1);
   return 0;
 }
 
 static int enc_table(enc_t *e, int idx) {
   lua_State *L = e->L;
   const void *ptr = lua_topointer(L, idx);
-  int i, isarr = 0, n = 0;
+  int i, isarr = 0, n = 0, nnum = 0;
   for (i = 0; i < e->depth; i++)
     if (e->path[i] == ptr) return enc_fail(e, "cannot encode a table with a cycle");
   if (e->depth >= MAX_DEPTH) return enc_fail(e, "nesting deeper than 512 levels");
@@ -653,8 +723,13 @@ static int enc_table(enc_t *e, int idx) {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       lua_pop(L, 1);
-      if (ok && lua_type(L, -1) == LUA_TNUMBER && prv_isinteger(L, -1, &k) && k >= 1) {
-        if (k > max) max = k;
+      if (lua_type(L, -1) == LUA_TNUMBER) {
+        nnum++;
+        if (ok && prv_isinteger(L, -1, &k) && k >= 1) {
+          if (k > max) max = k;
+        } else {
+          ok = 0;
+        }
       } else {
         ok = 0;
       }
@@ -678,6 +753,13 @@ static int enc_table(enc_t *e, int idx) {
       if (enc_object_sorted(e, idx, n)) return -1;
     } else {
       int first = 1;
+      if (nnum > 0 && nnum < n) {
+        /* number and other keys: refuse two written alike ({[1]=, ["1"]=}) */
+        size_t base = collect_keys(e, idx, n, 0);
+        if (base == (size_t)-1) return -1;
+        pop_keys(e, base);
+      }
+      /* nothing below allocates from Lua (unsorted), so next() is safe */
       lua_pushnil(L);
       while (lua_next(L, idx)) {
         int top = lua_gettop(L);
@@ -697,7 +779,7 @@ static int enc_value(enc_t *e, int idx) {
   lua_State *L = e->L;
   size_t len;
   const char *s;
-  char num[64];
+  char num[PRV_FMT_DOUBLE_MAX + 8];
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
       return JB_LIT(e, "null");
@@ -724,7 +806,7 @@ static int enc_value(enc_t *e, int idx) {
 /* json_encode(v [, {sort_keys = true}]) -> string | nil, err */
 static int l_json_encode(lua_State *L) {
   enc_t *e;
-  jbuf_t *b;
+  prv_obuf *b, *keys;
   int sort = 0;
   luaL_checkany(L, 1);
   if (!lua_isnoneornil(L, 2)) {
@@ -733,29 +815,28 @@ static int l_json_encode(lua_State *L) {
     sort = lua_toboolean(L, -1);
   }
   lua_settop(L, 1);
-  b = (jbuf_t *)prv_newuserdata(L, sizeof *b); /* 2: owns the output buffer */
-  b->p = NULL;
-  b->n = b->cap = 0;
-  lua_pushvalue(L, lua_upvalueindex(2));
-  lua_setmetatable(L, 2);
-  lua_pushvalue(L, lua_upvalueindex(1)); /* 3: array_mt */
-  e = (enc_t *)prv_newuserdata(L, sizeof *e); /* 4: encoder state (4 KiB path) */
+  b = prv_obuf_push(L);                  /* 2: the output buffer */
+  keys = prv_obuf_push(L);               /* 3: the key stack */
+  lua_pushvalue(L, lua_upvalueindex(1)); /* 4: array_mt */
+  e = (enc_t *)prv_newuserdata(L, sizeof *e); /* 5: encoder state (4 KiB path) */
   e->L = L;
   e->b = b;
-  e->mt = 3;
+  e->keys = keys;
+  e->nkeys = 0;
+  e->mt = 4;
   e->sort_keys = sort;
   e->depth = 0;
   e->dp = locale_dp();
   e->err = NULL;
   if (enc_value(e, 1) == 0) {
-    lua_pushlstring(L, b->p ? b->p : "", b->n);
-    free(b->p);
-    b->p = NULL;
+    prv_obuf_free(keys);
+    lua_pushlstring(L, b->p ? b->p : "", b->len);
+    prv_obuf_free(b);
     return 1;
   }
-  lua_settop(L, 4);
-  free(b->p);
-  b->p = NULL;
+  lua_settop(L, 5);
+  prv_obuf_free(b);
+  prv_obuf_free(keys);
   lua_pushnil(L);
   lua_pushstring(L, e->err ? e->err : "cannot encode");
   return 2;
@@ -764,7 +845,7 @@ static int l_json_encode(lua_State *L) {
 /* ---------------------------------------------------------------- register */
 
 void prv_open_json(lua_State *L) {
-  int mod = lua_gettop(L), amt, bmt;
+  int mod = lua_gettop(L), amt;
   lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
@@ -775,19 +856,13 @@ void prv_open_json(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
   }
   amt = lua_gettop(L);
-  if (luaL_newmetatable(L, JBUF_MT_KEY)) {
-    lua_pushcfunction(L, jbuf_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  bmt = lua_gettop(L);
 
   lua_pushvalue(L, amt);
   lua_pushcclosure(L, l_json_decode, 1);
   lua_setfield(L, mod, "json_decode");
 
   lua_pushvalue(L, amt);
-  lua_pushvalue(L, bmt);
-  lua_pushcclosure(L, l_json_encode, 2);
+  lua_pushcclosure(L, l_json_encode, 1);
   lua_setfield(L, mod, "json_encode");
 
   lua_pushvalue(L, amt);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The whole suite: C unit tests (ctest), busted specs under Lua 5.4, then the
-# C core's specs again under valgrind and AddressSanitizer/UBSan.
-# Ends with one line "N passed, N failed, N skipped" over all three.
+# The whole suite: C unit tests (ctest), busted specs under Lua 5.4, the C
+# core's specs again under valgrind and AddressSanitizer/UBSan, then each
+# libFuzzer target once over its corpus (one pass or fail per target).
+# Ends with one line "N passed, N failed, N skipped" over all four.
 set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +31,14 @@ else
   m_passed=0; m_failed=1
 fi
 
-passed=$((c_total - c_failed + b_passed + m_passed))
-failed=$((c_failed + b_failed + m_failed))
+sh scripts/fuzz.sh regress "$tmp/fuzz.counts"
+if [ -s "$tmp/fuzz.counts" ]; then
+  read -r f_passed f_failed _ < "$tmp/fuzz.counts"
+else
+  f_passed=0; f_failed=1
+fi
+
+passed=$((c_total - c_failed + b_passed + m_passed + f_passed))
+failed=$((c_failed + b_failed + m_failed + f_failed))
 echo "$passed passed, $failed failed, $b_skipped skipped"
 [ "$failed" = 0 ]

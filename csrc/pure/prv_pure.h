@@ -36,6 +36,45 @@ size_t prv_pct_encoded_len(const char *in, size_t n);
 /* 1 if s[0..n) holds no CR, LF or NUL, else 0. */
 int prv_header_value_ok(const char *s, size_t n);
 
+/* ---- UTF-8 (RFC 3629) -------------------------------------------------- */
+
+/* Length (1..4) of the well-formed UTF-8 sequence at s (avail bytes left),
+ * or 0 when it is not one: a stray continuation byte, an overlong form, a
+ * surrogate (U+D800..U+DFFF), a code point above U+10FFFF, or a truncated
+ * sequence. */
+size_t prv_utf8_seq(const char *s, size_t avail);
+/* Offset of the first byte of s[0..n) that does not start a well-formed
+ * sequence; n when all of it is valid UTF-8. */
+size_t prv_utf8_check(const char *s, size_t n);
+
+/* ---- response headers ------------------------------------------------- */
+
+typedef struct { size_t off, len; } prv_span; /* into prv_headers.text */
+typedef struct { prv_span name, value; } prv_field;
+
+typedef struct {
+  char *text;          /* every name and value of the fields points into it */
+  size_t text_len;
+  prv_field *fields;   /* arrival order; names as received, values trimmed */
+  size_t nfields;
+  prv_field *merged;   /* one per distinct name: lower-cased, values joined */
+  size_t nmerged;
+} prv_headers;
+
+/* Parse a block of header lines (no status line): each line ends with LF or
+ * CRLF (the last may end without), blank lines are skipped. Names and
+ * values lose surrounding spaces and tabs; a line starting with a space or
+ * tab continues the previous value (obsolete folding), joined with one
+ * space. In `merged`, repeated names (compared case-insensitively) have
+ * their values joined in arrival order with ", " ("\n" for set-cookie),
+ * ordered by name. Returns 0; -1 for a malformed block (a CR not followed by
+ * LF, a NUL, a line without a colon or with an empty name, a folded first
+ * line), with *errpos the 0-based offset of the line or byte and *why the
+ * reason; -2 when out of memory. h owns malloc'd memory only on success
+ * (free it with prv_headers_free); in may be NULL when n is 0. */
+int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, const char **why);
+void prv_headers_free(prv_headers *h);
+
 /* ---- numbers ------------------------------------------------------------ */
 
 #define PRV_FMT_DOUBLE_MAX 32

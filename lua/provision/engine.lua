@@ -274,6 +274,22 @@ function Run:launch_ready(now)
   end
 end
 
+-- A call's attempt may have landed: its error (what Client:after_attempt
+-- made of the answer) is kept, as the outcome if the read-back cannot tell,
+-- and the read-back call is built. Returns the read-back job, or nil and
+-- the error to end the call with.
+local function begin_read_back(job, err)
+  local client = job.client
+  job.last_err, job.maybe_applied = err, true
+  local child, cerr = client:read_back_job(job)
+  if not child then
+    err.read_back_error = tostring(cerr)   -- the outcome stays unknown
+    return nil, err
+  end
+  child.deadline_at = job.deadline_at
+  return child
+end
+
 -- What a finished read-back means for the call it checked:
 --   "found", value, info    the earlier attempt landed: the call succeeded
 --   "again", delay          it did not: sending again is now safe
@@ -344,10 +360,9 @@ function Run:answered(job, resp)
   if step == "again" then
     self:schedule(job, now, delay)
   elseif step == "settle" then
-    job.last_err, job.maybe_applied = err, true
-    local child, cerr = client:read_back_job(job)
+    local child
+    child, err = begin_read_back(job, err)
     if not child then
-      err.read_back_error = tostring(cerr)   -- the outcome stays unknown
       self:finish_job(job, nil, err)
       return
     end
@@ -355,7 +370,6 @@ function Run:answered(job, resp)
     self.pending = self.pending + 1
     child.index = job.index
     child.started = now
-    child.deadline_at = job.deadline_at
     self:schedule(child, now, delay)
   else
     self:finish_job(job, delay, err)   -- "done", value, info
@@ -496,13 +510,8 @@ local function call_one(job)
       if step == "again" then
         if not wait(delay) then return client:deadline_error(job) end
       elseif step == "settle" then
-        job.last_err, job.maybe_applied = ferr, true
-        local child, cerr = client:read_back_job(job)
-        if not child then
-          ferr.read_back_error = tostring(cerr)   -- the outcome stays unknown
-          return nil, ferr
-        end
-        child.deadline_at = job.deadline_at
+        local child, rerr = begin_read_back(job, ferr)
+        if not child then return nil, rerr end
         if not wait(delay or 0) then return client:deadline_error(job) end
         local what, a, b = after_read_back(job, call_one(child))
         if what == "found" then return a, b end

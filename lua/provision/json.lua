@@ -1,5 +1,8 @@
 -- JSON for provision: the C codec in provision.core (exact 64-bit integers,
--- `[]` for arrays marked as such, null distinct from absent).
+-- `[]` for arrays marked as such, null distinct from absent). Strict both
+-- ways (docs/core-api.md): strings must be valid UTF-8 (decode and encode
+-- refuse anything else with nil, err), and encode refuses an object whose
+-- keys would be written twice ({[1] = x, ["1"] = y}).
 local core = require("provision.core")
 
 local json = {

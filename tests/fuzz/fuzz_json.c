@@ -1,14 +1,13 @@
-/* libFuzzer target for the JSON codec (csrc/json.c). Not built by CMake.
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I/usr/include/lua5.4 \
- *     -Icsrc -Icsrc/pure tests/fuzz/fuzz_json.c csrc/json.c csrc/pure/numfmt.c \
- *     -llua5.4 -o /tmp/fuzz_json
- *   /tmp/fuzz_json -max_total_time=60 -max_len=4096 tests/fuzz/corpus_json
+/* libFuzzer target for the JSON codec (csrc/json.c). Built by
+ * `make fuzz` (scripts/fuzz.sh, CMake option PROVISION_FUZZ); corpus in
+ * tests/fuzz/corpus_json.
  *
  * Properties: json_decode never raises and returns a value or (nil, string
  * starting "invalid JSON at byte N"); N is within the input (+1); a decoded
  * value encodes, and encoding is a fixed point after one more round trip:
- * encode(decode(encode(v))) == encode(v) (sort_keys for a stable order). */
+ * encode(decode(encode(v))) == encode(v) (sort_keys for a stable order).
+ * The input as a Lua string encodes exactly when it is valid UTF-8
+ * (prv_utf8_check), and then decodes back to itself. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <lualib.h>
 
 #include "core.h"
+#include "prv_pure.h"
 
 static lua_State *L;
 
@@ -84,6 +84,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (n1 != n2 || memcmp(e1, e2, n1) != 0) die("round trip is not a fixed point", e1);
   }
   lua_settop(L, top);
-  if (lua_gc(L, LUA_GCCOUNT, 0) > 64 * 1024) lua_gc(L, LUA_GCCOLLECT, 0);
+
+  /* the input as a string value */
+  lua_pushvalue(L, 2);
+  lua_pushlstring(L, (const char *)data, size);
+  if (lua_pcall(L, 1, 2, 0) != LUA_OK) die("json_encode raised", lua_tostring(L, -1));
+  if (lua_isnil(L, -2) == (prv_utf8_check((const char *)data, size) == size))
+    die("json_encode's UTF-8 verdict differs from prv_utf8_check", lua_tostring(L, -1));
+  if (!lua_isnil(L, -2)) {
+    size_t n;
+    const char *back;
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lua_insert(L, -2);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) die("json_decode raised on own output", lua_tostring(L, -1));
+    back = lua_tolstring(L, -2, &n);
+    if (!back || n != size || memcmp(back, data, size) != 0) die("string round trip differs", lua_tostring(L, -1));
+  }
+  lua_settop(L, top);
+  /* all of this input's garbage goes now: libFuzzer's leak check (a full
+   * scan) runs after every input whose mallocs and frees do not balance */
+  lua_gc(L, LUA_GCCOLLECT, 0);
   return 0;
 }

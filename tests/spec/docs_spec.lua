@@ -59,21 +59,8 @@ local BUILD = os.getenv("PROVISION_BUILD") or (ROOT .. "/build")
 local BLOCK_TIMEOUT = 180   -- seconds; a bound against a hung block, not a speed check
 local DOC_URL = "http://127.0.0.1:8090"   -- how the docs write the sandbox's URL
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local proc = require("support.proc")
+local q, slurp, spit = proc.quote, proc.read_file, proc.write_file
 
 local function mkdtemp()
   local p = io.popen("mktemp -d")

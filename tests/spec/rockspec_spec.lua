@@ -3,13 +3,7 @@
 -- the version, licence and source they declare agree with the code.
 local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/spec/[^/]*$") or "."
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = require("support.proc").read_file
 
 -- A rockspec is Lua that sets globals: read them into a table.
 local function load_rockspec(path)

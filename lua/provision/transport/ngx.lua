@@ -13,8 +13,10 @@
 -- A request is {method, url, headers = {{name, value}, ...} or {Name = value},
 -- body, timeout, connect_timeout, max_body, verify}; a response is {status,
 -- headers (lower-case keys, case-insensitive lookup; repeats joined with ", ",
--- set-cookie with "\n"), header_list, body, url, http_version, time,
--- new_connections, reused}; an error is {kind, message, request_sent, time}
+-- set-cookie with "\n"), header_list, trailers and trailer_list (the same for
+-- chunked trailers, empty when none), body, url, http_version, time,
+-- new_connections, reused}; a header or trailer line holding a bare CR or a
+-- NUL refuses the response (kind protocol); an error is {kind, message, request_sent, time}
 -- with kind one of invalid_argument, dns, connect, timeout, tls, too_large,
 -- network, protocol, closed, internal. request_sent is false when the
 -- request provably never left (invalid, DNS, connect, TLS handshake).
@@ -352,11 +354,60 @@ local function token_list_has(value, token)
   return false
 end
 
+-- A CR that does not end a line, or a NUL, refuses the response (as
+-- provision.core does): it would reach names and values otherwise.
+local function bad_line(line) return line:find("[%z\r]") ~= nil end
+local BAD_LINE = "a response header line holds a bare CR or a NUL"
+
+-- Header (or trailer) lines into list {{name, value}, ...}: a line starting
+-- with a space or tab continues the previous value (obsolete folding). The
+-- pieces are kept apart and joined once at the end, like repeated names in
+-- fields_map: joining line by line costs time quadratic in the block.
+local function add_line(list, folds, h)
+  local first = h:sub(1, 1)
+  if first == " " or first == "\t" then
+    if #list == 0 then return nil, "malformed response header line" end
+    local piece = h:match("^%s*(.-)%s*$")
+    if piece ~= "" then
+      local f = folds[#list]
+      if not f then f = { list[#list][2] }; folds[#list] = f end
+      if f[#f] == "" then f[#f] = piece else f[#f + 1] = piece end
+    end
+    return true
+  end
+  local name, value = h:match("^([^:%s]+):%s*(.-)%s*$")
+  if not name then return nil, "malformed response header line" end
+  list[#list + 1] = { name, value }
+  return true
+end
+
+local function join_folds(list, folds)
+  for i, f in pairs(folds) do list[i][2] = table.concat(f, " ") end
+end
+
+-- list -> lower-case name -> values joined with ", " (set-cookie: "\n")
+local function fields_map(list)
+  local groups, order = {}, {}
+  for _, h in ipairs(list) do
+    local k = h[1]:lower()
+    local g = groups[k]
+    if not g then g = {}; groups[k] = g; order[#order + 1] = k end
+    g[#g + 1] = h[2]
+  end
+  local map = setmetatable({}, HeadersMT)
+  for _, k in ipairs(order) do
+    local g = groups[k]
+    map[k] = #g == 1 and g[1] or table.concat(g, k == "set-cookie" and "\n" or ", ")
+  end
+  return map
+end
+
 -- Status line and header block of the final response.
 local function read_head(r, max_header_bytes)
   while true do
     local line, kind, msg = r:line(max_header_bytes)
     if not line then return nil, kind, msg end
+    if bad_line(line) then return nil, "protocol", BAD_LINE end
     local major, minor, status = line:match("^HTTP/(%d)%.(%d) (%d%d%d)")
     if not status then
       if line == "" and not r.status_seen then   -- tolerate one stray empty line
@@ -366,7 +417,7 @@ local function read_head(r, max_header_bytes)
       end
     else
       status = tonumber(status)
-      local list, map = {}, setmetatable({}, HeadersMT)
+      local list, folds = {}, {}
       while true do
         local h, hkind, hmsg = r:line(max_header_bytes)
         if not h then return nil, hkind, hmsg end
@@ -374,27 +425,16 @@ local function read_head(r, max_header_bytes)
           return nil, "too_large", "response headers exceed " .. max_header_bytes .. " bytes"
         end
         if h == "" then break end
-        local first = h:sub(1, 1)
-        if (first == " " or first == "\t") and #list > 0 then   -- obsolete folding
-          local last = list[#list]
-          last[2] = last[2] .. " " .. (h:match("^%s*(.-)%s*$"))
-        else
-          local name, value = h:match("^([^:%s]+):%s*(.-)%s*$")
-          if not name then return nil, "protocol", "malformed response header line" end
-          list[#list + 1] = { name, value }
-        end
+        if bad_line(h) then return nil, "protocol", BAD_LINE end
+        local ok, err = add_line(list, folds, h)
+        if not ok then return nil, "protocol", err end
       end
       if status >= 100 and status < 200 and status ~= 101 then
         r.header_bytes = 0          -- interim response: drop it, read the next
       else
-        for _, h in ipairs(list) do
-          local k = h[1]:lower()
-          local old = rawget(map, k)
-          if old == nil then map[k] = h[2]
-          elseif k == "set-cookie" then map[k] = old .. "\n" .. h[2]
-          else map[k] = old .. ", " .. h[2] end
-        end
-        return { status = status, version = major .. "." .. minor, headers = map, header_list = list }
+        join_folds(list, folds)
+        return { status = status, version = major .. "." .. minor, headers = fields_map(list), header_list = list,
+                 trailers = setmetatable({}, HeadersMT), trailer_list = {} }
       end
     end
   end
@@ -441,16 +481,20 @@ local function read_body(r, spec, head)
       local size = tonumber(hex, 16)
       if size == 0 then
         r.header_bytes = 0
-        while true do   -- trailers
+        local list, folds = {}, {}
+        while true do   -- trailers: kept apart from the headers
           local t, tkind, tmsg = r:line(spec.max_header_bytes)
           if not t then return nil, tkind, tmsg end
           if r.header_bytes > spec.max_header_bytes then
             return nil, "too_large", "response headers exceed " .. spec.max_header_bytes .. " bytes"
           end
           if t == "" then break end
-          local name, value = t:match("^([^:%s]+):%s*(.-)%s*$")
-          if name then head.header_list[#head.header_list + 1] = { name, value } end
+          if bad_line(t) then return nil, "protocol", BAD_LINE end
+          local ok, err = add_line(list, folds, t)
+          if not ok then return nil, "protocol", err end
         end
+        join_folds(list, folds)
+        head.trailer_list, head.trailers = list, fields_map(list)
         break
       end
       total = total + size
@@ -576,6 +620,7 @@ function Transport:exchange(spec)
       end
       result = {
         status = head.status, headers = head.headers, header_list = head.header_list, body = body,
+        trailers = head.trailers, trailer_list = head.trailer_list,
         url = spec.url, http_version = head.version, time = clock() - started,
         new_connections = reused > 0 and 0 or 1, reused = reused,
       }
