@@ -733,6 +733,7 @@ function Client:after_attempt(job, req, resp, sent_at, now)
       end
       if err then
         err.outcome, err.attempts = answered_outcome(job, resp), job.attempt
+        if err.request_id == nil then err.request_id = events.request_id(self.api, resp.headers) end
         self:emit(ev, job, resp, "error", err)
         return "done", nil, err
       end

@@ -223,6 +223,7 @@ describe("user hooks", function()
       assert.are.equal("after_response", err.hook)
       assert.are.equal("unknown", err.outcome)   -- the sandbox did create it
       assert.are.equal(1, #log())
+      assert.are.equal(log()[1].request_id, err.request_id)
       assert.is_true(err:is(provision.errors.UnknownOutcomeError))
     end)
 
