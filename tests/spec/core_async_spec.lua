@@ -411,6 +411,32 @@ describe("provision.transport.coro", function()
     a:close(); b:close()
   end)
 
+  it("runs api:bulk inside a coroutine, yielding to the host while calls are in flight", function()
+    assert.are.equal(201, (sb:admin("POST", "/faults", { api = "agilicus", delay_ms = 200 })))
+    local api = users({ retries = { attempts = 3, base_delay = 0.05 } })
+    local other_ran, summary = 0, nil
+    local stats = run_all({
+      function()
+        local calls = {}
+        for i = 1, 8 do calls[i] = { "list_users", { org_id = ORG, limit = i } } end
+        local results
+        results, summary = api:bulk(calls, { concurrency = 8 })
+        for i, r in ipairs(results) do assert(r[1], tostring(r[2])); assert.are.equal(i, #r[1].users) end
+      end,
+      function()
+        -- runs while the bulk job waits on the sandbox's 200 ms
+        for _ = 1, 3 do
+          if summary == nil then other_ran = other_ran + 1 end   -- the bulk job is still running
+          coroutine.yield("provision.wait", { fds = {}, timeout = 0.01 })
+        end
+      end,
+    })
+    assert.are.equal(8, summary.ok)
+    assert.are.equal(3, other_ran)
+    assert.is_true(stats.yields >= 2)
+    api:close()
+  end)
+
   it("hands usable descriptors to the scheduler", function()
     assert.are.equal(201, (sb:admin("POST", "/faults", { api = "agilicus", delay_ms = 300 })))
     local api = users()

@@ -450,9 +450,14 @@ describe("README set-up", function()
   it("names every Debian package scripts/deps.sh installs, and the pinned Prism", function()
     local readme = assert(slurp(ROOT .. "/README.md"))
     local deps = assert(slurp(ROOT .. "/scripts/deps.sh"))
+    -- every NAME="..." list of the script; $NAME inside a list is that list
+    local lists = {}
+    for _, list in deps:gmatch('([%a_]+)="([^"]*)"') do lists[#lists + 1] = list end
     local names = {}
-    for list in deps:gmatch('want="([^"]*)"') do
-      for p in list:gmatch("[%w][%w.+-]*") do if p ~= "want" then names[#names + 1] = p end end
+    for _, list in ipairs(lists) do
+      for word in list:gmatch("%$?[%w][%w.+_-]*") do
+        if word:sub(1, 1) ~= "$" then names[#names + 1] = word end
+      end
     end
     assert.is_true(#names >= 20, "found the package lists of scripts/deps.sh")
     local missing = {}
