@@ -1,7 +1,8 @@
 -- sandbox/app.lua: turns one parsed HTTP request into one response.
 --
 -- Pipeline for API paths: faults -> route -> auth -> rate limit -> handler,
--- then the request log. /_sandbox/* goes to sandbox/admin.lua untouched by
+-- then the request log. Every API answer carries X-Request-Id (also in its
+-- log entry as request_id), as real APIs do for support tickets. /_sandbox/* goes to sandbox/admin.lua untouched by
 -- faults, auth, rate limits and the log.
 --
 --   local app = App.new{config = cfg, fixture = fx, faults = {rules...}}
@@ -33,7 +34,11 @@ function M.new(opts)
     log = reqlog.new(),
     apis = {},
     started = os.time(),
+    requests = 0,
   }, App)
+  -- request ids differ between two sandbox runs too
+  -- (not math.random: that would shift the seeded fault sequence)
+  self.request_prefix = string.format("sbx-%x%04x", self.started, math.floor((socket.gettime() % 1) * 65536))
   for _, name in ipairs(M.API_MODULES) do
     local api = require("sandbox.apis." .. name)
     local r = router.new()
@@ -130,9 +135,12 @@ function App:handle(req)
     return self.admin:handle(req)
   end
   local t0 = socket.gettime()
+  self.requests = self.requests + 1
+  local request_id = self.request_prefix .. "-" .. self.requests
   local api, sub = self:api_for(req.path)
   if not api then
-    return json_response(404, { message = "no API at this path; see sandbox/README.md", path = req.path })
+    return json_response(404, { message = "no API at this path; see sandbox/README.md", path = req.path },
+      { { "X-Request-Id", request_id } })
   end
   local query, query_all = util.parse_query(req.query)
   local ctx = setmetatable({
@@ -140,9 +148,14 @@ function App:handle(req)
     query = query, query_all = query_all, params = {},
     base_url = self:base_url() .. api.mod.prefix, sandbox_url = self:base_url(),
   }, Ctx)
-  local entry = { time = util.iso8601(), method = req.method, path = req.path, api = api.mod.name }
+  local entry = { time = util.iso8601(), method = req.method, path = req.path, api = api.mod.name,
+                  request_id = request_id }
 
   local res = self:process(api, sub, ctx, entry)
+  local headers = {}   -- a copy: a handler may answer with a shared header list
+  for i, h in ipairs(res.headers or {}) do headers[i] = h end
+  headers[#headers + 1] = { "X-Request-Id", request_id }
+  res.headers = headers
   entry.status = res.fault == "close" and 0 or res.status
   entry.duration_ms = math.floor((socket.gettime() - t0) * 1000 + 0.5)
   self.log:add(entry)

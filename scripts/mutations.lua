@@ -18,6 +18,9 @@ local CORE_JSON = "tests/spec/core_json_spec.lua"
 local BULK = "tests/spec/bulk_spec.lua"
 local WORKFLOW = "tests/spec/workflow_spec.lua"
 local LIMITER = "tests/spec/limiter_spec.lua"
+local HOOKS = "tests/spec/hooks_spec.lua"
+local EVENTS = "tests/spec/events_spec.lua"
+local ERRCLASS = "tests/spec/error_classes_spec.lua"
 
 return {
   -- TLS
@@ -122,11 +125,11 @@ return {
   { name = "json-null-decoded-as-nil", file = "csrc/json.c", spec = CORE_JSON,
     find = "      lua_pushlightuserdata(d->L, NULL);\n      return 0;\n    default:",
     replace = "      lua_pushnil(d->L);\n      return 0;\n    default:" },
-  { name = "docspace-null-response-not-true", file = "lua/provision/hooks/docspace.lua", spec = H,
+  { name = "docspace-null-response-not-true", file = "lua/provision/envelopes/docspace.lua", spec = H,
     find = "if body.response == null then return true end", replace = "" },
-  { name = "null-message-used", file = "lua/provision/hooks/common.lua", spec = H,
+  { name = "null-message-used", file = "lua/provision/envelopes/common.lua", spec = H,
     find = [[if type(v) == "string" and v ~= "" then return v end]], replace = "if v then return v end" },
-  { name = "docspace-error-envelope-ignored", file = "lua/provision/hooks/docspace.lua", spec = H,
+  { name = "docspace-error-envelope-ignored", file = "lua/provision/envelopes/docspace.lua", spec = H,
     find = "if not failed_code and (e == nil or e == null or e == false) then return nil end",
     replace = "do return nil end" },
   { name = "message-uncapped", file = "lua/provision/errors.lua", spec = H,
@@ -158,6 +161,37 @@ return {
   { name = "deadline-ignored", file = "lua/provision/engine.lua", spec = BULK,
     find = "  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end\n  local function wait",
     replace = "  local function wait" },
+  -- user hooks, events, error classes
+  { name = "before-request-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "  local list = not foreign and h and h.before_request\n  if not list then return req end",
+    replace = "  local list = not foreign and h and h.before_request\n  do return req end" },
+  { name = "before-request-raise-escapes", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "local ok, r, e = pcall(f, req, ctx)", replace = "local ok, r, e = true, f(req, ctx)" },
+  { name = "before-request-stop-ignored", file = "lua/provision/client.lua", spec = HOOKS,
+    find = [[      err = hooks.stopped(job.opname, "before_request", e)]], replace = "" },
+  { name = "on-error-hooks-skipped", file = "lua/provision/engine.lua", spec = HOOKS,
+    find = "  if job.client then value, info = job.client:conclude(job, value, info) end\n", replace = "" },
+  { name = "on-error-hooks-skipped-single-call", file = "lua/provision/engine.lua", spec = HOOKS,
+    find = "  return job.client:conclude(job, call_one(job))", replace = "  return call_one(job)" },
+  { name = "after-response-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "local list = h and not resp.kind and h.after_response", replace = "local list = false" },
+  { name = "on-retry-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
+    find = "  local list = h and h.on_retry\n", replace = "  local list = false\n" },
+  { name = "events-not-delivered", file = "lua/provision/client.lua", spec = EVENTS,
+    find = "  if self.events then pcall(self.events, ev) end\n", replace = "" },
+  { name = "events-request-id-ignored", file = "lua/provision/events.lua", spec = EVENTS,
+    find = [[events.REQUEST_ID_HEADERS = { "x-request-id", "x-correlation-id", "request-id" }]],
+    replace = [[events.REQUEST_ID_HEADERS = { "x-correlation-id", "request-id" }]] },
+  { name = "sandbox-no-request-id", file = "sandbox/app.lua", spec = EVENTS,
+    find = [[  headers[#headers + 1] = { "X-Request-Id", request_id }]], replace = "" },
+  { name = "events-retry-reason-lost", file = "lua/provision/client.lua", spec = EVENTS,
+    find = "  job.retry_delay, job.retry_reason = delay, reason\n", replace = "" },
+  { name = "traceparent-not-sent", file = "lua/provision/client.lua", spec = EVENTS,
+    find = [[    auth.set_header(req, "traceparent", ]], replace = [[    local _ = select(2, req, "traceparent", ]] },
+  { name = "err-is-kind-family-ignored", file = "lua/provision/errors.lua", spec = ERRCLASS,
+    find = "descends(kind_family[v.kind], t) or ", replace = "" },
+  { name = "err-is-unknown-outcome-ignored", file = "lua/provision/errors.lua", spec = ERRCLASS,
+    find = [[return t == UnknownOutcomeError and v.outcome == "unknown"]], replace = "return false" },
 
   -- the command line
   { name = "ctrl-c-internal-error", file = "lua/provision/cli.lua", spec = H,

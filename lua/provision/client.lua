@@ -11,6 +11,8 @@ local retry = require("provision.retry")
 local Tokens = require("provision.oauth2")
 local engine = require("provision.engine")
 local options = require("provision.options")
+local hooks = require("provision.hooks")
+local events = require("provision.events")
 local did_you_mean = require("provision.suggest").did_you_mean
 
 local client = {}
@@ -57,10 +59,12 @@ local function derive(ops)
   return d
 end
 
-local function load_hooks(api)
-  if not api.hooks then return {} end
-  local ok, h = pcall(require, "provision.hooks." .. api.hooks)
-  if not ok then error("provision: hooks '" .. api.hooks .. "' failed to load: " .. tostring(h)) end
+-- The API's envelope module (lua/provision/envelopes/<name>.lua): how its
+-- answers wrap results and report failures.
+local function load_envelope(api)
+  if not api.envelope then return {} end
+  local ok, h = pcall(require, "provision.envelopes." .. api.envelope)
+  if not ok then error("provision: envelope '" .. api.envelope .. "' failed to load: " .. tostring(h)) end
   return h
 end
 
@@ -131,12 +135,16 @@ function client.new(api, opts)
     generation_table = gen,
     server_variables = opts.server_variables,
     ops = derive(ops),
-    hooks = load_hooks(api),
+    envelope = load_envelope(api),
     credentials = opts.auth,
     transport = transport,
     owns_transport = opts.transport == nil,
     retries = opts.retries,
     log = opts.log,
+    log_format = opts.log_format,
+    events = opts.events,
+    user_hooks = opts.hooks,
+    traceparent = opts.traceparent,
     headers = opts.headers,
     follow_redirects = (opts.follow_redirects == true and DEFAULT_REDIRECTS) or opts.follow_redirects or 0,
     client_defaults = { tenant_id = opts.tenant_id },
@@ -253,7 +261,7 @@ local function text_message(body)
   return s
 end
 
--- A message from a JSON error body no hook understood (problem+json and
+-- A message from a JSON error body no envelope module understood (problem+json and
 -- the common {message}/{error} shapes).
 local function generic_message(body)
   for _, k in ipairs({ "detail", "title", "message", "error_description", "error" }) do
@@ -301,6 +309,10 @@ function Client:finish(job, resp)
     if job.maybe_applied or info.outcome == nil then info.outcome = outcome(job, resp) end
     info.attempts = job.attempt
   end
+  if type(info) == "table" then
+    info.request_id = events.request_id(self.api, resp.headers)
+    if job.trace then info.trace_id = job.trace.trace_id end
+  end
   return value, info
 end
 
@@ -332,7 +344,7 @@ function Client:interpret(job, resp)
     -- An envelope may report a failure inside a 2xx; `detail.status` is the
     -- status it states (DocSpace statusCode), which picks the class.
     local check, detail
-    if self.hooks.check then check, detail = self.hooks.check(body, resp) end
+    if self.envelope.check then check, detail = self.envelope.check(body, resp) end
     if check then
       local api_status = type(detail) == "table" and tonumber(detail.status) or nil
       return nil, errors.new({ kind = "api", status = status, api_status = api_status,
@@ -340,10 +352,10 @@ function Client:interpret(job, resp)
         message = check, body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
     end
     if body == nil then return true, info end
-    if self.hooks.unwrap then return self.hooks.unwrap(body, resp, op), info end
+    if self.envelope.unwrap then return self.envelope.unwrap(body, resp, op), info end
     return body, info
   end
-  local message = (type(body) == "table" and ((self.hooks.error_message and self.hooks.error_message(body))
+  local message = (type(body) == "table" and ((self.envelope.error_message and self.envelope.error_message(body))
       or generic_message(body)))
     or (type(body) == "string" and text_message(body)) or ("HTTP " .. status)
   if type(message) ~= "string" then message = tostring(message) end
@@ -364,7 +376,8 @@ function Client:attempt_request(job)
                 max_body = job.call.max_body, idempotent = job.op.idempotent or nil }
   for i, h in ipairs(t.headers) do req.headers[i] = { h[1], h[2] } end
   if job.redirected and origin(req.url) ~= origin(self.base) then
-    return req -- neither credentials nor caller headers follow a redirect to another origin
+    -- neither credentials nor caller headers (nor before_request hooks) follow a redirect to another origin
+    return self:before_send(job, req, true)
   end
   for _, extra in ipairs({ self.headers or {}, job.call.headers or {} }) do
     for _, h in ipairs(extra) do auth.set_header(req, h[1], h[2]) end
@@ -375,7 +388,7 @@ function Client:attempt_request(job)
     if not ok then return nil, err end
     job.scheme_name, job.oauth_flow = name, type(cred) == "table" and cred.token_url ~= nil
   end
-  return req
+  return self:before_send(job, req)
 end
 
 -- Whether the client holds any credential at all (a false entry is none).
@@ -422,20 +435,12 @@ function Client:prepare(opname, ...)
   if not template then return nil, err end
   return {
     client = self, op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
-    values = values, deadline = call.deadline or self.deadline,
+    values = values, deadline = call.deadline or self.deadline, base = base,
     policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
   }
 end
 
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
-
-function Client:log_attempt(job, req, resp, started)
-  if not self.log then return end
-  local result = resp.kind and ("error " .. resp.kind) or tostring(resp.status)
-  local ms = (self.transport.now() - started) * 1000
-  pcall(self.log, string.format("%s %s %s -> %s (%.1f ms, attempt %d)", job.opname, req.method,
-    path_only(req.url), result, ms, job.attempt))
-end
 
 -- Seconds from the answer's Retry-After, after the limiter of the API
 -- origin and credential has learned from the answer.
@@ -453,16 +458,24 @@ local function can_settle(job)
     and not job.op.idempotent and (job.read_backs or 0) < job.policy.attempts
 end
 
+-- Why an attempt is sent again (on_retry's reason, an event's retry_reason).
+local function retry_reason(resp)
+  if resp.kind then return resp.kind end
+  if resp.status == 429 then return "throttled" end
+  return "http_" .. tostring(resp.status)
+end
+
 -- Decides what happens after one attempt: "done"; "again" after a delay;
 -- or "settle" (after a delay): the attempt may have landed, so the
--- operation's read-back looks before anything is sent again.
+-- operation's read-back looks before anything is sent again. The third
+-- value says why ("redirect", "token_refresh", or retry_reason's).
 function Client:next_step(job, req, resp, retry_after)
   if not resp.kind then
     local status = resp.status
     if status == 401 and job.oauth_flow and not job.refreshed then
       job.refreshed = true
       self.tokens:invalidate(job.scheme_name)
-      return "again", 0
+      return "again", 0, "token_refresh"
     end
     if redirect_codes[status] and (job.redirects or 0) < self.follow_redirects then
       local loc = resp.headers and resp.headers["location"]
@@ -480,21 +493,23 @@ function Client:next_step(job, req, resp, retry_after)
             job.template = { method = "GET", url = loc, headers = headers }
           end
           job.attempt = job.attempt - 1   -- a redirect is not a failed attempt
-          return "again", 0
+          return "again", 0, "redirect"
         end
       end
     end
     if status < 400 then return "done" end
   end
+  local reason = retry_reason(resp)
   if may_have_applied(job, resp) then
     if can_settle(job) then
-      return "settle", retry_after or (resp.kind and 0) or retry.backoff(job.policy, job.attempt, self.random)
+      return "settle", retry_after or (resp.kind and 0) or retry.backoff(job.policy, job.attempt, self.random),
+        reason
     end
     job.maybe_applied = true
   elseif job.maybe_applied and not resp.kind and can_settle(job)
       and (resp.status == 409 or (job.op.exists and resp.status == job.op.exists.status)) then
     -- "already exists" after an attempt that may have landed: ours, or another's?
-    return "settle", 0
+    return "settle", 0, reason
   end
   local policy = job.policy
   local throttles = job.throttles or 0
@@ -503,12 +518,274 @@ function Client:next_step(job, req, resp, retry_after)
     local d = retry.throttle(policy, throttles, retry_after, self.random)
     if not d then return "done" end
     job.throttles = throttles + 1
-    return "again", d
+    return "again", d, reason
   end
   local delay = retry.decide(policy, job.attempt - throttles, req.method, job.op, resp,
                              self.random, retry_after)
-  if delay then return "again", delay end
+  if delay then return "again", delay, reason end
   return "done"
+end
+
+-- User hooks, events and trace context ------------------------------------------
+-- (lua/provision/hooks.lua, lua/provision/events.lua.) The engine calls
+-- attempt_request (which ends in before_send), after_attempt once per
+-- answer, retrying when a read-back says "send again", and conclude as a
+-- call ends: the one place each hook runs, for every transport and in bulk.
+
+-- The user hooks of a job: the client's, then its call's; a read-back runs
+-- with those of the call it checks.
+local function job_hooks(job)
+  local h = job.user_hooks
+  if h == nil then
+    local parent = job.read_back_of
+    local call_hooks = job.call.hooks or (parent and parent.call.hooks)
+    h = hooks.merge(job.client.user_hooks, call_hooks)
+    job.user_hooks = h
+  end
+  return h
+end
+
+-- The job's trace ({trace_id, parent_id?, flags}) when it sends traceparent.
+local function job_trace(job)
+  if job.trace == nil then
+    local parent = job.read_back_of
+    local setting = job.call.traceparent
+    if setting == nil then setting = job.client.traceparent end
+    if parent then
+      job.trace = job_trace(parent)
+    elseif setting == true then
+      job.trace = events.new_trace()
+    elseif type(setting) == "string" then
+      job.trace = events.parse_traceparent(setting) or false   -- checked by options already
+    else
+      job.trace = false
+    end
+  end
+  return job.trace
+end
+
+-- The hooks' ctx: one table per call (a hook may keep its own fields in it).
+local function context(job, attempt)
+  local ctx = job.ctx
+  if not ctx then
+    local self = job.client
+    local parent = job.read_back_of
+    ctx = { operation = job.opname, operation_id = job.op.operation_id or job.op.name, api = self.api.api,
+            class = self.class, base_url = job.base or self.base, read_back_of = parent and parent.opname,
+            trace_id = job.trace and job.trace.trace_id or nil }
+    job.ctx = ctx
+  end
+  ctx.attempt = attempt or job.attempt
+  ctx.security_scheme = job.scheme_name
+  return ctx
+end
+
+-- err.outcome for a call a hook ended after an answer came: a read or a
+-- refusal (4xx) changed nothing; anything else may have been applied.
+local function answered_outcome(job, resp)
+  if job.maybe_applied then return "unknown" end
+  if safe_methods[job.template.method] then return "not_applied" end
+  if resp.kind then return resp.request_sent == false and "not_applied" or "unknown" end
+  return (resp.status >= 400 and resp.status < 500) and "not_applied" or "unknown"
+end
+
+local function delivers(self) return self.events ~= nil or self.log ~= nil end
+
+-- The start of one attempt's event (nil when nobody listens).
+local function new_event(self, job, req, sent_at, now)
+  if not delivers(self) then return nil end
+  local url = path_only(req.url)
+  local trace = job.trace
+  return {
+    operation = job.opname, api = self.api.api, method = req.method, url = url,
+    path = url:match("^%a[%w+.-]*://[^/]*(.*)$") or url,
+    attempt = job.attempt, duration = now - sent_at,
+    delay_before = job.retry_delay or 0, retry_reason = job.retry_reason,
+    bytes_sent = type(req.body) == "string" and #req.body or 0, bytes_received = 0,
+    trace_id = trace and trace.trace_id or nil, span_id = trace and job.span_id or nil,
+    read_back_of = job.read_back_of and job.read_back_of.opname or nil, sent = true,
+  }
+end
+
+local function reused(resp)
+  if type(resp.reused) == "number" then return resp.reused > 0 end
+  if type(resp.new_connections) == "number" then return resp.new_connections == 0 end
+  return nil
+end
+
+-- Completes an event with what came back and what happens next, and hands
+-- it to events and log (neither may break the call: errors are dropped).
+function Client:emit(ev, job, resp, step, err, delay)
+  if not ev then return end
+  if resp then
+    ev.status = resp.status
+    if resp.kind then ev.kind = resp.kind; ev.class = errors.class_for_kind(resp.kind) end
+    ev.request_id = events.request_id(self.api, resp.headers)
+    ev.bytes_received = type(resp.body) == "string" and #resp.body or 0
+    ev.connection_reused = reused(resp)
+    if not resp.kind and resp.status >= 400 then
+      ev.kind = "http"
+      ev.class = (job.op.errors and job.op.errors[resp.status]) or errors.class_for_status(resp.status, self.api.errors)
+    end
+  end
+  if err then
+    ev.kind, ev.class, ev.error_outcome = err.kind, err.class, err.outcome
+    if err.hook then ev.hook = err.hook end
+  end
+  ev.outcome = step
+  if delay then ev.retry_in = delay end
+  if self.events then pcall(self.events, ev) end
+  if self.log then
+    local ok, line = pcall(self.log_format or events.format, ev)
+    if ok and type(line) == "string" then pcall(self.log, line) end
+  end
+end
+
+-- The end of attempt_request: the traceparent header, then the
+-- before_request hooks. Returns the request to send, or nil, err (nothing
+-- sent).
+function Client:before_send(job, req, foreign)
+  local trace = job_trace(job)
+  if trace then
+    job.span_id = trace.parent_id or events.span_id()
+    auth.set_header(req, "traceparent", "00-" .. trace.trace_id .. "-" .. job.span_id .. "-" .. trace.flags)
+  end
+  local h = job_hooks(job)
+  local list = not foreign and h and h.before_request
+  if not list then return req end
+  local ctx = context(job, job.attempt + 1)
+  hooks.request(req)
+  for _, f in ipairs(list) do
+    local ok, r, e = pcall(f, req, ctx)
+    local err
+    if not ok then
+      err = hooks.error(job.opname, "before_request", "raised: " .. tostring(r), r)
+    elseif r == false or (r == nil and e ~= nil) then
+      err = hooks.stopped(job.opname, "before_request", e)
+    else
+      if type(r) == "table" then req = r end
+      local problem = hooks.request_problem(req)
+      if problem then err = hooks.error(job.opname, "before_request", "left a request that " .. problem) end
+    end
+    if err then
+      if err.outcome == nil then err.outcome = job.maybe_applied and "unknown" or "not_applied" end
+      local now = self.transport.now()
+      local ev = new_event(self, job, type(req) == "table" and type(req.url) == "string" and req or job.template,
+                           now, now)
+      if ev then
+        ev.attempt, ev.sent, ev.bytes_sent = job.attempt + 1, false, 0
+        self:emit(ev, job, nil, "error", err)
+      end
+      return nil, err
+    end
+  end
+  return req
+end
+
+-- Runs the on_retry hooks before the call waits `delay` s to send again;
+-- returns the error that ends the call when one raises.
+function Client.retrying(_, job, delay, reason, resp)
+  job.retry_delay, job.retry_reason = delay, reason
+  local h = job_hooks(job)
+  local list = h and h.on_retry
+  if not list then return nil end
+  local ctx = context(job)
+  for _, f in ipairs(list) do
+    local ok, r = pcall(f, ctx, delay, reason)
+    if not ok then
+      local err = hooks.error(job.opname, "on_retry", "raised: " .. tostring(r), r)
+      err.outcome = resp and outcome(job, resp) or (job.maybe_applied and "unknown" or "not_applied")
+      err.attempts = job.attempt
+      return err
+    end
+  end
+  return nil
+end
+
+-- One answer (or transport error) for job's attempt: after_response hooks,
+-- the limiter, the decision, on_retry hooks and the attempt's event.
+-- Returns "again", delay | "settle", delay, err (err: what the attempt
+-- failed with, kept while the read-back looks) | "done", value, info.
+function Client:after_attempt(job, req, resp, sent_at, now)
+  job.attempt = job.attempt + 1
+  local ev = new_event(self, job, req, sent_at, now)
+  local h = job_hooks(job)
+  local list = h and not resp.kind and h.after_response
+  if list then
+    local ctx = context(job)
+    for _, f in ipairs(list) do
+      local ok, r, e = pcall(f, resp, ctx)
+      local err
+      if not ok then
+        err = hooks.error(job.opname, "after_response", "raised: " .. tostring(r), r)
+      elseif r == false or (r == nil and e ~= nil) then
+        err = hooks.stopped(job.opname, "after_response", e)
+      elseif type(r) == "table" then
+        if type(r.status) ~= "number" then
+          err = hooks.error(job.opname, "after_response", "returned a response without a numeric status")
+        else
+          resp = r
+          if ev then ev.replaced = true end
+        end
+      end
+      if err then
+        err.outcome, err.attempts = answered_outcome(job, resp), job.attempt
+        if err.request_id == nil then err.request_id = events.request_id(self.api, resp.headers) end
+        self:emit(ev, job, resp, "error", err)
+        return "done", nil, err
+      end
+    end
+  end
+  local retry_after = self:observe(job, resp, now)
+  local step, delay, reason = self:next_step(job, req, resp, retry_after)
+  if step == "again" then
+    if reason == "redirect" then
+      job.retry_delay, job.retry_reason = nil, nil
+      self:emit(ev, job, resp, "redirect")
+      return "again", delay
+    end
+    local herr = self:retrying(job, delay, reason, resp)
+    if herr then
+      self:emit(ev, job, resp, "error", herr)
+      return "done", nil, herr
+    end
+    self:emit(ev, job, resp, "retry", nil, delay)
+    return "again", delay
+  elseif step == "settle" then
+    local _, err = self:finish(job, resp)
+    job.retry_delay, job.retry_reason = nil, nil
+    self:emit(ev, job, resp, "read_back", err, delay)
+    return "settle", delay, err
+  end
+  local value, info = self:finish(job, resp)
+  if value == nil then self:emit(ev, job, resp, "error", info) else self:emit(ev, job, resp, "ok") end
+  return "done", value, info
+end
+
+-- A call ends: the on_error hooks see (and may replace) its error. Returns
+-- value, info_or_err.
+function Client.conclude(_, job, value, info)
+  if value ~= nil or type(info) ~= "table" then return value, info end
+  local h = job_hooks(job)
+  local list = h and h.on_error
+  if not list then return nil, info end
+  local ctx = context(job)
+  for _, f in ipairs(list) do
+    local ok, r = pcall(f, info, ctx)
+    if not ok then
+      local herr = hooks.error(job.opname, "on_error", "raised: " .. tostring(r), r)
+      herr.outcome, herr.attempts, herr.original = info.outcome, info.attempts, info
+      return nil, herr
+    end
+    if type(r) == "table" then
+      if not errors.is_error(r) then r = errors.new(r) end
+      if r.outcome == nil then r.outcome = info.outcome end   -- whether it may have landed is a fact
+      if r.attempts == nil then r.attempts = info.attempts end
+      if r.operation == nil then r.operation = info.operation end
+      info = r
+    end
+  end
+  return nil, info
 end
 
 -- The key of the limiter a job's attempts draw on: the API origin and a

@@ -4,8 +4,10 @@
 -- before anything is sent again), reporting each call as it ends.
 --
 -- A call is a job (Client:prepare); what one attempt sends and what its
--- answer means are the client's (Client:attempt_request, Client:next_step,
--- Client:finish). The engine owns time: which job goes next, who waits, and
+-- answer means are the client's (Client:attempt_request, which runs the
+-- before_request hooks; Client:after_attempt, which runs after_response and
+-- on_retry, decides and reports the attempt's event; Client:conclude, which
+-- runs on_error as a call ends). The engine owns time: which job goes next, who waits, and
 -- for how long. call() is a run of one, all() and bulk() are runs of many.
 --
 --   engine.run(next_job, opts) -> results, summary
@@ -160,6 +162,7 @@ end
 function Run:finish_job(job, value, info)
   self.pending = self.pending - 1
   if job.read_back_of then return self:settled(job, value, info) end
+  if job.client then value, info = job.client:conclude(job, value, info) end
   local s = self.summary
   s.done = s.done + 1
   if value ~= nil then
@@ -271,12 +274,12 @@ function Run:launch_ready(now)
   end
 end
 
--- A call's attempt may have landed: its error is kept (the outcome if the
--- read-back cannot tell) and the read-back call is built. Returns the
--- read-back job, or nil and the error to end the call with.
-local function begin_read_back(job, resp)
+-- A call's attempt may have landed: its error (what Client:after_attempt
+-- made of the answer) is kept, as the outcome if the read-back cannot tell,
+-- and the read-back call is built. Returns the read-back job, or nil and
+-- the error to end the call with.
+local function begin_read_back(job, err)
   local client = job.client
-  local _, err = client:finish(job, resp)
   job.last_err, job.maybe_applied = err, true
   local child, cerr = client:read_back_job(job)
   if not child then
@@ -320,6 +323,8 @@ function Run:settled(child, value, info)
   local parent = child.read_back_of
   local what, a, b = after_read_back(parent, value, info)
   if what == "again" then
+    local herr = parent.client:retrying(parent, a, "read_back_not_found")
+    if herr then return self:finish_job(parent, nil, herr) end
     self:schedule(parent, self.clock(), a)
   elseif what == "found" then
     self:finish_job(parent, a, b)
@@ -350,15 +355,13 @@ function Run:answered(job, resp)
   local now = self.clock()
   local req = job.req
   job.req = nil
-  job.attempt = job.attempt + 1
   if resp.status == 429 then self.summary.throttled = self.summary.throttled + 1 end
-  local retry_after = client:observe(job, resp, now)
-  client:log_attempt(job, req, resp, job.sent_at)
-  local step, delay = client:next_step(job, req, resp, retry_after)
+  local step, delay, err = client:after_attempt(job, req, resp, job.sent_at, now)
   if step == "again" then
     self:schedule(job, now, delay)
   elseif step == "settle" then
-    local child, err = begin_read_back(job, resp)
+    local child
+    child, err = begin_read_back(job, err)
     if not child then
       self:finish_job(job, nil, err)
       return
@@ -369,7 +372,7 @@ function Run:answered(job, resp)
     child.started = now
     self:schedule(child, now, delay)
   else
-    self:finish_job(job, client:finish(job, resp))
+    self:finish_job(job, delay, err)   -- "done", value, info
   end
 end
 
@@ -470,7 +473,7 @@ end
 
 -- A run of one without a stream: the same decisions, with blocking waits
 -- (transport:send and transport.sleep). Returns value, info or nil, err.
-function engine.call(job)
+local function call_one(job)
   local client = job.client
   local transport = client.transport
   local clock, sleep = transport.now, transport.sleep
@@ -503,25 +506,28 @@ function engine.call(job)
       job.limiter = lim
       local resp = transport:send({ req })[1] or { kind = "internal", request_sent = true,
                                                    message = "transport gave no answer for this request" }
-      job.attempt = job.attempt + 1
-      local retry_after = client:observe(job, resp, clock())
-      client:log_attempt(job, req, resp, now)
-      local step, delay = client:next_step(job, req, resp, retry_after)
+      local step, delay, ferr = client:after_attempt(job, req, resp, now, clock())
       if step == "again" then
         if not wait(delay) then return client:deadline_error(job) end
       elseif step == "settle" then
-        local child, rerr = begin_read_back(job, resp)
+        local child, rerr = begin_read_back(job, ferr)
         if not child then return nil, rerr end
         if not wait(delay or 0) then return client:deadline_error(job) end
-        local what, a, b = after_read_back(job, engine.call(child))
+        local what, a, b = after_read_back(job, call_one(child))
         if what == "found" then return a, b end
         if what == "failed" then return nil, a end
+        local herr = client:retrying(job, a, "read_back_not_found")
+        if herr then return nil, herr end
         if not wait(a) then return client:deadline_error(job) end
       else
-        return client:finish(job, resp)
+        return delay, ferr   -- "done", value, info
       end
     end
   end
+end
+
+function engine.call(job)
+  return job.client:conclude(job, call_one(job))
 end
 
 -- A job source over a list (or an iterator) of calls {opname, args..., n =}.

@@ -13,6 +13,7 @@ local provision = {
   version = require("provision.core").version,
   json = require("provision.json"),
   errors = require("provision.errors"),
+  events = require("provision.events"),
 }
 
 -- API key -> module with its table, and the SDK class names as aliases.

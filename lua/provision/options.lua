@@ -4,6 +4,8 @@
 -- ignored. Each check returns true, or nil and a message.
 local core = require("provision.core")
 local did_you_mean = require("provision.suggest").did_you_mean
+local hooks = require("provision.hooks")
+local events = require("provision.events")
 
 local options = {}
 
@@ -179,13 +181,22 @@ local function auth_value(v)
   return true
 end
 
+-- traceparent: true (a new W3C trace per call) or a traceparent to send as given.
+local function traceparent_value(v)
+  if v == true or v == false then return true end
+  local ok, err = events.parse_traceparent(v)
+  if not ok then return nil, err end
+  return true
+end
+
 -- Client options: name -> check. The transport settings are those of
 -- provision.transport.curl (core.session).
 local client_checks = {
   generation = string_value, server = string_value, server_variables = server_variables_value,
   auth = auth_value, transport = transport_value, retries = retries_value, log = func_value,
   headers = headers_value, follow_redirects = follow_value, tenant_id = tenant_value,
-  random = func_value, rate = rate_value, deadline = deadline_value, concurrency = concurrency_value,
+  random = func_value, rate = rate_value, hooks = hooks.check, events = func_value, log_format = func_value,
+  traceparent = traceparent_value, deadline = deadline_value, concurrency = concurrency_value,
   connect_timeout = seconds, timeout = seconds, verify = boolean_value,
   ca_file = string_value, ca_path = string_value, cert = string_value, key = string_value,
   key_password = string_value, proxy = string_value, user_agent = string_value,
@@ -199,6 +210,7 @@ local client_checks = {
 local call_checks = {
   timeout = seconds, connect_timeout = seconds, retries = retries_value, server = string_value,
   headers = headers_value, max_body = nonneg_integer, deadline = deadline_value,
+  hooks = hooks.check, traceparent = traceparent_value,
 }
 
 local function check(t, checks, what)

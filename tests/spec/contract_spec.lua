@@ -447,7 +447,7 @@ describe('contract (Prism --errors)', function()
       assert.same({}, prism.violations(mocks.document360, since))
     end)
 
-    -- FAILING EVIDENCE (library bug, lua/provision/hooks/document360.lua:10):
+    -- FAILING EVIDENCE (library bug, lua/provision/envelopes/document360.lua:10):
     -- first_error() returns `e.description or e.error_code`, and a JSON null
     -- (provision.json.null, a light userdata) is truthy in Lua, so the message
     -- becomes the null itself and tostring(err) prints "userdata: (nil)".

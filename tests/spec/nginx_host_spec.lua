@@ -387,6 +387,59 @@ function S.bulk_stall()
   return { ends = ends, done = sum.done, elapsed = sum.elapsed }
 end
 
+-- user hooks and events on cosockets: the spec injects one 503 into the
+-- first list_users; hooks yield (ngx.sleep) as cosocket code may
+function S.hooks()
+  local t = assert(T.new({}))
+  local trace, evs = {}, {}
+  local function client(extra)
+    local opts = { server = env.agilicus, auth = { bearer = env.agilicus_token }, transport = t,
+                   retries = fast_retries() }
+    for k, v in pairs(extra) do opts[k] = v end
+    return assert(provision.UsersApi(opts))
+  end
+  local api = client({
+    events = function(ev)
+      evs[#evs + 1] = { outcome = ev.outcome, status = ev.status, request_id = ev.request_id, attempt = ev.attempt,
+                        retry_reason = ev.retry_reason, reused = ev.connection_reused, path = ev.path }
+    end,
+    hooks = {
+      before_request = function(_, ctx) ngx.sleep(0); trace[#trace + 1] = "before_request:" .. ctx.attempt end,
+      after_response = function(resp, ctx) trace[#trace + 1] = "after_response:" .. ctx.attempt .. ":" .. resp.status end,
+      on_retry = function(ctx, _, reason) trace[#trace + 1] = "on_retry:" .. ctx.attempt .. ":" .. reason end,
+      on_error = function(err, ctx) trace[#trace + 1] = "on_error:" .. ctx.attempt .. ":" .. err.class end,
+    },
+  })
+  local out = {}
+  local list = api:list_users({ org_id = ORG, limit = 1 })
+  out.ok = list ~= nil
+  local _, nf = api:get_user("no-such-user", { org_id = ORG })
+  out.trace, out.events = trace, evs
+  out.is_api = nf:is(provision.errors.APIError)
+  out.is_not_found = nf:is("NotFoundError")
+  out.is_transport = nf:is(provision.errors.TransportError)
+  -- a hook moves the request to the plain nginx's /echo and sets X-Test there
+  local web = assert(provision.UsersApi({ server = env.plain_base, transport = t, retries = false,
+    hooks = { before_request = function(req)
+      req.url = env.plain_base .. "/echo"
+      req:set_header("X-Test", "hooked")
+    end } }))
+  out.echo = web:get_user("u1")
+  local _, rerr = client({ hooks = { after_response = function() error("boom", 0) end } })
+    :list_users({ org_id = ORG, limit = 1 })
+  out.raised = { kind = rerr.kind, class = rerr.class, hook = rerr.hook, message = rerr.message }
+  local _, serr = client({ hooks = { before_request = function() return nil, "not now" end } })
+    :list_users({ org_id = ORG, limit = 1 })
+  out.stopped = { kind = serr.kind, hook = serr.hook, outcome = serr.outcome, message = serr.message }
+  local before = 0
+  local bulk_api = client({ hooks = { before_request = function() before = before + 1 end } })
+  local calls = {}
+  for i = 1, 6 do calls[i] = { "get_user", "u" .. i, { org_id = ORG } } end
+  local results, sum = bulk_api:bulk(calls, { concurrency = 3 })
+  out.bulk_before, out.bulk_done, out.bulk_class = before, sum.done, results[6][2].class
+  return out
+end
+
 -- every library module loads (the curl transport is left out on purpose)
 function S.modules()
   local failed = {}
@@ -712,6 +765,37 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     for i = 2, 12 do
       assert.is_true(doc.ends[i] < doc.ends[1], "call " .. i .. " ended before the slow one")
     end
+  end)
+
+  it("runs user hooks and events inside nginx: order, changes, stops, raises, bulk, err:is", function()
+    sb:admin("DELETE", "/log")
+    assert.are.equal(201, (sb:admin("POST", "/faults",
+      { method = "GET", path = "/agilicus/users", sequence = { "503", "pass" } })))
+    local doc = scenario("hooks")
+    assert.is_true(doc.ok)
+    assert.are.same({ "before_request:1", "after_response:1:503", "on_retry:1:http_503",
+                      "before_request:2", "after_response:2:200",
+                      "before_request:1", "after_response:1:404", "on_error:1:NotFoundError" }, doc.trace)
+    local _, logged = sb:admin("GET", "/log")
+    assert.are.equal(3, #doc.events)
+    for i = 1, 3 do
+      assert.are.equal(logged.entries[i].request_id, doc.events[i].request_id, "event " .. i)
+      assert.is_nil(doc.events[i].path:find("?", 1, true))
+    end
+    assert.are.same({ "retry", "ok", "error" }, { doc.events[1].outcome, doc.events[2].outcome, doc.events[3].outcome })
+    assert.are.equal("http_503", doc.events[2].retry_reason)
+    assert.is_true(doc.events[3].reused)
+    assert.is_true(doc.is_api)
+    assert.is_true(doc.is_not_found)
+    assert.is_false(doc.is_transport)
+    assert.are.equal("GET /echo hooked", doc.echo)
+    assert.are.same({ kind = "hook", class = "HookError", hook = "after_response",
+                      message = "after_response hook raised: boom" }, doc.raised)
+    assert.are.same({ kind = "hook", hook = "before_request", outcome = "not_applied",
+                      message = "before_request hook stopped the call: not now" }, doc.stopped)
+    assert.are.equal(6, doc.bulk_before)
+    assert.are.equal(6, doc.bulk_done)
+    assert.are.equal("NotFoundError", doc.bulk_class)
   end)
 
   it("loads every library module under LuaJIT, and never the curl transport", function()

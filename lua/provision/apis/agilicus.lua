@@ -694,7 +694,7 @@ return {
   security_schemes = {
     ["token-valid"] = { type = "http", scheme = "bearer", bearer_format = "JWT" },
   },
-  hooks = "agilicus",
+  envelope = "agilicus",
   errors = nil,
   operations = operations,
 }

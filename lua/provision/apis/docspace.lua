@@ -5,7 +5,7 @@
 --
 -- Notes:
 --  * Every response is wrapped as {response, count, links, status,
---    statusCode} (hooks "docspace" unwraps it).
+--    statusCode} (envelope "docspace" unwraps it).
 --  * EmployeeType used to be an integer enum (0-4) and is now a string enum.
 --    The spec lists the names in the order All, RoomAdmin, Guest,
 --    DocSpaceAdmin, User, which is the server's numbering 0..4 (the
@@ -104,7 +104,7 @@ return {
     Bearer = { type = "http", scheme = "bearer", bearer_format = "JWT" },
     OpenId = { type = "openIdConnect" },
   },
-  hooks = "docspace",
+  envelope = "docspace",
   errors = nil,
   operations = operations,
 }

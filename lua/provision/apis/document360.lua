@@ -10,7 +10,7 @@
 -- for application/json-patch+json, application/json, text/json and
 -- application/*+json; we send application/json. Body fields are snake_case
 -- and go out as given. Every response is an envelope
--- {result|data, success, errors, warnings, information} (hooks
+-- {result|data, success, errors, warnings, information} (envelope
 -- "document360"); the spec documents 400 with the same envelope.
 local operations = {
     {
@@ -159,7 +159,7 @@ return {
   security_schemes = {
     api_token = { type = "apiKey", ["in"] = "header", name = "api_token" },
   },
-  hooks = "document360",
+  envelope = "document360",
   errors = nil,
   operations = operations,
 }

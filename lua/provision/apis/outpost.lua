@@ -255,7 +255,7 @@ return {
     TenantJwt = { type = "http", scheme = "bearer", bearer_format = "JWT" },
   },
   client_defaults = { "tenant_id" },
-  hooks = "outpost",
+  envelope = "outpost",
   errors = errors,
   default_generation = "latest",
   generations = {

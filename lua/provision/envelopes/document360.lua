@@ -1,8 +1,8 @@
 -- Document360 answers {result|data, success, errors[], warnings[], information[]};
 -- a non-empty errors[] is a failure even when success is true.
-local str = require("provision.hooks.common").str
+local str = require("provision.envelopes.common").str
 
-local hooks = {}
+local envelope = {}
 
 local function first_error(body)
   local errs = type(body) == "table" and body.errors
@@ -16,7 +16,7 @@ local function first_error(body)
   return nil
 end
 
-function hooks.check(body)
+function envelope.check(body)
   local msg = first_error(body)
   if msg then return msg end
   if type(body) == "table" and body.success == false then return "request failed (success: false)" end
@@ -25,7 +25,7 @@ end
 
 -- The useful value: data or result; `true` when the answer carries none
 -- (a bare success, or a boolean/null result), so assert() reads well.
-function hooks.unwrap(body)
+function envelope.unwrap(body)
   if type(body) ~= "table" then return body end
   for _, key in ipairs({ "data", "result" }) do
     local v = body[key]
@@ -35,8 +35,8 @@ function hooks.unwrap(body)
   return body
 end
 
-function hooks.error_message(body)
+function envelope.error_message(body)
   return (first_error(body))
 end
 
-return hooks
+return envelope

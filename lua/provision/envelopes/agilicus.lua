@@ -1,13 +1,13 @@
 -- Agilicus errors carry {error: "..."} (sometimes {error_message}).
-local str = require("provision.hooks.common").str
+local str = require("provision.envelopes.common").str
 
-local hooks = {}
+local envelope = {}
 
-function hooks.error_message(body)
+function envelope.error_message(body)
   if type(body) ~= "table" then return nil end
   local e = body.error
   if type(e) == "table" then return str(e.message) or str(e.error) end
   return str(e) or str(body.error_message) or str(body.message)
 end
 
-return hooks
+return envelope

@@ -1,11 +1,11 @@
 -- Outpost errors are {message, data}.
-local str = require("provision.hooks.common").str
+local str = require("provision.envelopes.common").str
 
-local hooks = {}
+local envelope = {}
 
-function hooks.error_message(body)
+function envelope.error_message(body)
   if type(body) ~= "table" then return nil end
   return str(body.message) or str(body.error)
 end
 
-return hooks
+return envelope

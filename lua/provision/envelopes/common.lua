@@ -1,4 +1,4 @@
--- Small helpers shared by the per-API hooks.
+-- Small helpers shared by the per-API envelope modules.
 local common = {}
 
 -- A usable message string, or nil: JSON null decodes to a light userdata,
