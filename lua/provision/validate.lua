@@ -160,11 +160,21 @@ end
 
 local compile
 
+-- A number as the same text under Lua 5.4 and LuaJIT (3, not 3.0).
+local function number_text(v)
+  if v == floor(v) and v > -2^63 and v < 2^63 then return string.format("%d", v) end
+  for _, p in ipairs({ "%.15g", "%.17g" }) do
+    local s = string.format(p, v)
+    if tonumber(s) == v then return s end
+  end
+  return tostring(v)
+end
+
 local function enum_text(list)
   local parts = {}
   for i, e in ipairs(list) do
     if i > 12 then parts[#parts + 1] = "..." break end
-    parts[#parts + 1] = type(e) == "string" and ("'" .. e .. "'") or tostring(e)
+    parts[#parts + 1] = type(e) == "string" and ("'" .. e .. "'") or type(e) == "number" and number_text(e) or tostring(e)
   end
   return table.concat(parts, ", ")
 end
@@ -174,7 +184,8 @@ local function shown(v)
     if #v > 40 or v:find("[%c]") then return "" end
     return ", got '" .. v .. "'"
   end
-  if type(v) == "number" or type(v) == "boolean" then return ", got " .. tostring(v) end
+  if type(v) == "number" then return ", got " .. number_text(v) end
+  if type(v) == "boolean" then return ", got " .. tostring(v) end
   return ", got " .. describe(v)
 end
 
@@ -200,6 +211,7 @@ local function compile_object(node, set, cache)
   local ap = node.additional_properties
   local extra = type(ap) == "table" and compile(ap, set, cache) or nil
   local closed = ap == false
+  if nreq == 0 and nprops == 0 and not extra and not closed then return nil end
   return function(v)
     for i = 1, nreq do
       if v[req[i]] == nil then fail_at(req[i], "required") end
@@ -333,7 +345,7 @@ function compile(node, set, cache)
   local int32 = node.format == "int32"
   local min_len, max_len, minimum, maximum = node.min_length, node.max_length, node.minimum, node.maximum
   local object = (node.properties or node.required or node.additional_properties ~= nil)
-    and compile_object(node, set, cache)
+    and compile_object(node, set, cache) or nil
   local array = (node.type == "array" or node.items or node.min_items or node.max_items)
     and compile_array(node, set, cache)
   local all, any, one = {}, {}, {}
@@ -341,6 +353,85 @@ function compile(node, set, cache)
   for i, b in ipairs(node.any_of or {}) do any[i] = compile(b, set, cache) end
   for i, b in ipairs(node.one_of or {}) do one[i] = compile(b, set, cache) end
   local nall, any_text, one_text = #all, node.any_of and branch_names(node.any_of), node.one_of and branch_names(node.one_of)
+
+  -- what a string or number of the right type must also be
+  local function scalar_checks(v)
+    if enum and not enum[v] then fail("expected one of " .. etext .. shown(v)) return end
+    if type(v) == "string" then
+      if fmt and not fmt[1](v) then fail(fmt[2]) end
+      -- a UTF-8 character takes 1 to 4 bytes: count only when the bytes cannot tell
+      if min_len and (#v < min_len or (#v < 4 * min_len - 3 and utf8_length(v) < min_len)) then
+        fail(min_len == 1 and "must not be empty" or ("needs at least " .. min_len .. " characters"))
+      end
+      if max_len and #v > max_len and utf8_length(v) > max_len then
+        fail("takes at most " .. max_len .. " characters")
+      end
+    elseif type(v) == "number" then
+      if int32 and (v < -2147483648 or v > 2147483647) then fail("out of the int32 range") end
+      if minimum and v < minimum then fail("must be at least " .. number_text(minimum)) end
+      if maximum and v > maximum then fail("must be at most " .. number_text(maximum)) end
+    end
+  end
+  local refine = (enum or fmt or int32 or min_len or max_len or minimum or maximum) and scalar_checks or nil
+
+  -- An allOf wrapper around one schema (how specs attach a description or
+  -- nullable to a $ref): the schema itself.
+  if nall == 1 and not node.type and not node.types and not refine and not object and not array
+      and not any_text and not one_text then
+    local only = all[1]
+    if not nullable then return only end
+    return function(v)
+      if v == null then return end
+      only(v)
+    end
+  end
+
+  -- Fast paths for a node of one type and no allOf/anyOf/oneOf (nearly all):
+  -- one type test, then only the checks the node has.
+  if node.type and nall == 0 and not any_text and not one_text then
+    local function mismatch(v)
+      if v == null then
+        if not nullable then fail("expected " .. tname .. ", got null") end
+        return
+      end
+      fail("expected " .. tname .. ", got " .. describe(v))
+    end
+    local t = node.type
+    if t == "string" or t == "boolean" then
+      return function(v)
+        if type(v) == t then
+          if refine then refine(v) end
+          return
+        end
+        mismatch(v)
+      end
+    elseif t == "object" then
+      return function(v)
+        if type(v) == "table" and v[1] == nil and getmetatable(v) ~= array_mt then
+          if object then object(v) end
+          return
+        end
+        mismatch(v)
+      end
+    elseif t == "array" then
+      return function(v)
+        if type(v) == "table" and (v[1] ~= nil or getmetatable(v) == array_mt or next(v) == nil) then
+          array(v)
+          return
+        end
+        mismatch(v)
+      end
+    elseif tcheck then
+      return function(v)
+        if tcheck(v) then
+          if refine then refine(v) end
+          return
+        end
+        mismatch(v)
+      end
+    end
+  end
+
   return function(v)
     if v == null then
       if nullable then return end
@@ -349,21 +440,8 @@ function compile(node, set, cache)
       fail("expected " .. tname .. ", got " .. describe(v))
       return
     end
-    if enum and not enum[v] then fail("expected one of " .. etext .. shown(v)) return end
-    local t = type(v)
-    if t == "string" then
-      if fmt and not fmt[1](v) then fail(fmt[2]) end
-      if min_len and (#v < min_len or (#v < 4 * min_len and utf8_length(v) < min_len)) then
-        fail(min_len == 1 and "must not be empty" or ("needs at least " .. min_len .. " characters"))
-      end
-      if max_len and #v > max_len and utf8_length(v) > max_len then
-        fail("takes at most " .. max_len .. " characters")
-      end
-    elseif t == "number" then
-      if int32 and (v < -2147483648 or v > 2147483647) then fail("out of the int32 range") end
-      if minimum and v < minimum then fail("must be at least " .. tostring(minimum)) end
-      if maximum and v > maximum then fail("must be at most " .. tostring(maximum)) end
-    elseif t == "table" then
+    if refine and (type(v) == "string" or type(v) == "number" or enum) then refine(v) end
+    if type(v) == "table" then
       if object and is_object(v) then object(v) end
       if array and is_array(v) then array(v) end
     end
