@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 60
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps deps-test deps-fuzz build test demo clean bench lint memcheck mutate contract-fixtures fuzz
+.PHONY: all deps deps-test deps-fuzz build test demo clean bench lint memcheck mutate contract-fixtures fuzz schemas
 
 all: build
 
@@ -56,6 +56,12 @@ lint:
 # beside the repo, or SPECS=DIR SEEDS=DIR); only when one of them changed.
 contract-fixtures:
 	$(LUA) scripts/contract-fixtures.lua $(if $(SPECS),--specs $(SPECS)) $(if $(SEEDS),--seeds $(SEEDS))
+
+# Rewrite lua/provision/schemas/ (request and response schemas, for validation
+# and the command line) from the published specs (../shared/specs beside the
+# repo, or SPECS=DIR); only when a spec changed.
+schemas:
+	$(LUA) scripts/gen-schemas.lua $(if $(SPECS),--specs $(SPECS))
 
 clean:
 	rm -rf $(BUILD) build-debug build-asan build-fuzz build.luarocks

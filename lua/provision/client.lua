@@ -13,6 +13,8 @@ local engine = require("provision.engine")
 local options = require("provision.options")
 local hooks = require("provision.hooks")
 local events = require("provision.events")
+local validate = require("provision.validate")
+local schema = require("provision.schema")
 local did_you_mean = require("provision.suggest").did_you_mean
 
 local client = {}
@@ -147,6 +149,8 @@ function client.new(api, opts)
     traceparent = opts.traceparent,
     headers = opts.headers,
     follow_redirects = (opts.follow_redirects == true and DEFAULT_REDIRECTS) or opts.follow_redirects or 0,
+    validate = opts.validate ~= false,
+    schemas = schema.set_name(api, generation),
     client_defaults = { tenant_id = opts.tenant_id },
     random = opts.random or math.random,
     rate = opts.rate,
@@ -430,6 +434,13 @@ function Client:prepare(opname, ...)
       self.generation_table)
     if not b then return nil, errors.invalid(qualified, "%s", err) end
     base = b
+  end
+  -- the body against the operation's schema; _call.validate overrides the client's setting
+  local check = call.validate
+  if check == nil then check = self.validate end
+  if check then
+    local invalid = validate.body(self.schemas, entry.op, values, qualified)
+    if invalid then return nil, invalid end
   end
   local template, err = request.build(entry.op, values, base, qualified)
   if not template then return nil, err end

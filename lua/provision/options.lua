@@ -200,7 +200,7 @@ local client_checks = {
   connect_timeout = seconds, timeout = seconds, verify = boolean_value,
   ca_file = string_value, ca_path = string_value, cert = string_value, key = string_value,
   key_password = string_value, proxy = string_value, user_agent = string_value,
-  max_body = nonneg_integer,
+  max_body = nonneg_integer, validate = boolean_value,
   max_connections = function(v)
     if not is_integer(v) or v < 1 or v > 10000 then return nil, "must be an integer from 1 to 10000" end
     return true
@@ -209,7 +209,7 @@ local client_checks = {
 
 local call_checks = {
   timeout = seconds, connect_timeout = seconds, retries = retries_value, server = string_value,
-  headers = headers_value, max_body = nonneg_integer, deadline = deadline_value,
+  headers = headers_value, max_body = nonneg_integer, deadline = deadline_value, validate = boolean_value,
   hooks = hooks.check, traceparent = traceparent_value,
 }
 

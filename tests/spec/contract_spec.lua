@@ -20,6 +20,11 @@
 -- validation) must be reported by prism.violations, and `Prefer: code=404`
 -- must map to the error class the API's table promises.
 --
+-- Request-body validation (provision.validate) is on for every client, so
+-- each operation's valid example body passing here also shows that it is
+-- not refused locally; a body that breaks its schema is refused locally and,
+-- with validate = false, by Prism for the same fields (Document360).
+--
 -- Where a spec forced a guess (mostly the reconstructed Agilicus spec), the
 -- comments say so; see also the header of tests/support/contract_args.lua.
 -- The specs are the committed fixtures (tests/contract/); the mocks are the
@@ -140,12 +145,14 @@ describe('contract (Prism --errors)', function()
       generation = 'v0', server = mocks.outpost_v0.url, retries = false,
       auth = { admin_api_key = ADMIN_KEY }, tenant_id = A.OUTPOST_TENANT })
     clients.outpost_latest = assert(provision.Tenants {
-      server = mocks.outpost_latest.url, retries = false,
+      server = mocks.outpost_latest.url, retries = false, validate = true,
       auth = { admin_api_key = ADMIN_KEY }, tenant_id = A.OUTPOST_TENANT })
+    -- validation stays on (the default; said here so that it is seen): every
+    -- valid body of tests/support/contract_args.lua must pass it and reach Prism
     clients.agilicus = assert(provision.UsersApi {
-      server = mocks.agilicus.url, retries = false, auth = { bearer = AGILICUS_JWT } })
+      server = mocks.agilicus.url, retries = false, auth = { bearer = AGILICUS_JWT }, validate = true })
     clients.document360 = assert(provision.TeamsApi {
-      server = mocks.document360.url, retries = false, auth = { api_token = D360_TOKEN } })
+      server = mocks.document360.url, retries = false, auth = { api_token = D360_TOKEN }, validate = true })
   end, 'contract mocks unavailable'))
 
   teardown(function()
@@ -463,14 +470,26 @@ describe('contract (Prism --errors)', function()
       assert.not_matches('userdata', tostring(err))
     end)
 
-    it('a body that breaks its schema is rejected by Prism and surfaces as an error', function()
+    -- provision's own validation (lua/provision/validate.lua) and Prism agree
+    -- on a body that breaks its schema: refused locally, and with validation
+    -- off (validate = false) rejected by Prism for the same fields.
+    it('a body that breaks its schema is refused locally, and by Prism when validation is off', function()
+      local bad = { edit_portal_role_customer = { is_invitation_id = 'no' } }
+      local v, err = clients.document360:v2_teams_user_id_portal_put('40d55ebb-d2ab-4327-99d0-0e166f8ce6c2', bad)
+      assert.is_nil(v)
+      assert.equals('invalid_argument', err.kind)
+      assert.is_false(err.request_sent)
+      assert.matches('edit_portal_role_customer.associated_portal_role_id: required', err.message, 1, true)
+      assert.matches('edit_portal_role_customer.is_invitation_id: expected a boolean, got a string', err.message, 1, true)
+
       local since = mocks.document360.mark()
-      local v, err = clients.document360:v2_teams_user_id_portal_put('40d55ebb-d2ab-4327-99d0-0e166f8ce6c2',
-        { edit_portal_role_customer = { is_invitation_id = 'no' } })
+      bad._call = { validate = false }
+      v, err = clients.document360:v2_teams_user_id_portal_put('40d55ebb-d2ab-4327-99d0-0e166f8ce6c2', bad)
       assert.is_nil(v)
       assert.equals(400, err.status)
       local viol = prism.violations(mocks.document360, since)
       assert.is_true(has(viol, 'associated_portal_role_id'), table.concat(viol, '\n'))
+      assert.is_true(has(viol, 'is_invitation_id'), table.concat(viol, '\n'))
     end)
   end)
 end)

@@ -27,6 +27,8 @@
 --                           (the whole table, one operation, or the first parameter of that
 --                           name): every value it shows must equal the file's. A `...` in a
 --                           table means "and more"; an array without one must match in length.
+--   schema-data NAME        lua: the block is an excerpt of lua/provision/schemas/NAME.lua,
+--                           checked as an api-table excerpt is.
 --   cli-config              lua: a bin/provision config file; every API section in it must
 --                           be accepted (a --dry-run of one operation per API, with
 --                           placeholder values for the variables it reads).
@@ -244,6 +246,14 @@ local function run_api_table(plan, code, ctx)
     .. table.concat(problems, "\n  "))
 end
 
+local function run_schema_data(plan, code, ctx)
+  local doc = evaluate_excerpt(code, ctx.name)
+  local problems = {}
+  compare(doc, require("provision.schemas." .. plan.name), plan.name, problems)
+  assert(#problems == 0, ctx.name .. " disagrees with lua/provision/schemas/" .. plan.name .. ".lua:\n  "
+    .. table.concat(problems, "\n  "))
+end
+
 -- One dry-run per API to prove a config section is accepted.
 local DRY_RUNS = {
   docspace = "docspace get_invitation_link User", PortalUsersApi = "docspace get_invitation_link User",
@@ -349,6 +359,7 @@ describe("docs", function()
             if plan.kind == "lua" or plan.kind == "continue" then run_lua(code, ctx)
             elseif plan.kind == "shell" then run_shell(plan, ctx)
             elseif plan.kind == "api-table" then run_api_table(plan, code, ctx)
+            elseif plan.kind == "schema-data" then run_schema_data(plan, code, ctx)
             elseif plan.kind == "cli-config" then run_cli_config(code, ctx)
             elseif plan.kind == "sandbox-faults" then run_sandbox_faults(plan, code, ctx)
             else error("no runner for " .. plan.kind) end

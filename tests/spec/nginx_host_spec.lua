@@ -47,6 +47,50 @@ local function lua_literal(v)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
+-- Request bodies checked by provision.validate, run under LuaJIT (inside
+-- nginx) and under Lua 5.4 (this process): both must give the same answers.
+-- LuaJIT has no integer subtype, so 3 and 3.0 are one value there; the
+-- schema's integers must still tell 3 from 3.5. Nothing is sent (a
+-- transport that fails every request would show in the results).
+local VALIDATION_CASES = [==[
+local json = require("provision.json")
+return function(provision)
+  local sent = 0
+  local t = { send = function(_, reqs)
+                sent = sent + #reqs
+                local out = {}
+                for i = 1, #reqs do out[i] = { status = 200, headers = {}, body = "" } end
+                return out
+              end,
+              now = function() return 0 end, sleep = function() end }
+  local users = assert(provision.UsersApi({ transport = t }))
+  local teams = assert(provision.TeamsApi({ transport = t }))
+  local tenants = assert(provision.Tenants({ transport = t, tenant_id = "t1" }))
+  local function perm(level) return { { associated_content_role_id = "r1", access_scope = { access_level = level } } } end
+  local calls = {
+    { users, "create_user", { email = "a@example.com", first_name = 42, status = "activ", roles = { app = "viewer" } } },
+    { users, "create_user", { email = "a@example.com", member_of = { "eng" }, created = "2024-05-01T10:00:00" } },
+    { users, "create_user", '{"email": "a@example.com", "first_name": 42}' },
+    { teams, "v2_teams_post", { add_team_account_customer = { emial_id = "x", email_id = "a b@c", invited_by = "",
+                                                              content_permissions = perm(1.5) } } },
+    { teams, "v2_teams_user_id_content_put", "u1", { edit_content_role_customer = { content_permissions = perm(3.0) } } },
+    { teams, "v2_teams_user_id_content_put", "u1", { edit_content_role_customer = { content_permissions = perm(2 ^ 31) } } },
+    { teams, "v2_teams_user_id_groups_put", "u1", { edit_user_groups_customer = { associated_groups = { "g1", json.null } } } },
+    { tenants, "upsert", { params = { metadata = { plan = 5 } } } },
+    { tenants, "upsert", { params = { metadata = json.null } } },
+  }
+  local out = {}
+  for i, c in ipairs(calls) do
+    local args = {}
+    for k = 3, #c do args[#args + 1] = c[k] end
+    local v, err = c[1][c[2]](c[1], (unpack or table.unpack)(args))
+    out[i] = v and "sent" or (err.kind .. ": " .. err.message)
+  end
+  out[#out + 1] = "sent " .. sent
+  return out
+end
+]==]
+
 -- The scenarios, run inside nginx (Lua 5.1 syntax: this is LuaJIT).
 local SCENARIOS = [==[
 local provision = require("provision")
@@ -451,6 +495,10 @@ function S.modules()
            curl = package.loaded["provision.transport.curl"] ~= nil }
 end
 
+function S.validation()
+  return { results = json.array(require("validation_cases")(provision)) }
+end
+
 function S.loaded()
   local names = {}
   for name in pairs(package.loaded) do
@@ -546,7 +594,8 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     p:close()
     srv = openresty.start({
       build = build,
-      modules = { scenarios = SCENARIOS, formats = FORMATS, testenv = "return " .. lua_literal(env) .. "\n" },
+      modules = { scenarios = SCENARIOS, formats = FORMATS, validation_cases = VALIDATION_CASES,
+                  testenv = "return " .. lua_literal(env) .. "\n" },
       http = "lua_shared_dict jobs 1m;",
       locations = ([=[
     location ~ ^/t/(tls)$ {
@@ -796,6 +845,15 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     assert.are.equal(6, doc.bulk_before)
     assert.are.equal(6, doc.bulk_done)
     assert.are.equal("NotFoundError", doc.bulk_class)
+  it("validates request bodies under LuaJIT exactly as under Lua 5.4", function()
+    local doc = scenario("validation")
+    local here = assert(load(VALIDATION_CASES, "=validation_cases"))()(require("provision"))
+    assert.are.same(here, doc.results)
+    assert.are.equal("sent 2", here[#here])
+    assert.matches("user.first_name: expected a string, got an integer", here[1], 1, true)
+    assert.matches("access_level: expected an integer, got a number with a fraction", here[4], 1, true)
+    assert.are.equal("sent", here[5])
+    assert.matches("access_level: expected one of 0, 1, 2, 3, 4, 5, 6, got 2147483648", here[6], 1, true)
   end)
 
   it("loads every library module under LuaJIT, and never the curl transport", function()

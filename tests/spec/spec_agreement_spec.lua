@@ -6,11 +6,15 @@
 --    Outpost's error classes),
 -- both as committed in tests/contract/ (written from ../shared by
 -- scripts/contract-fixtures.lua; see tests/contract/README.md).
+-- and the schema data they reference (lua/provision/schemas/, generated
+-- from the same specs): each body param's model, content type and `arrays`,
+-- and each operation's return model, against the data the validator uses.
 -- One `it` per operation; a failure lists every mismatching field, each
 -- named as <class>.<operation>: <field>: ...
 --
 -- Run: lua5.4 /usr/bin/busted --lua=lua5.4 tests/spec/spec_agreement_spec.lua
 local specs = require 'support.specs'
+local schema_data = require 'provision.schema'
 
 local nn = specs.nn
 
@@ -94,21 +98,21 @@ end
 
 local CASES = {
   { label = 'PortalUsersApi', module = 'provision.apis.docspace', spec = 'docspace.seed.openapi.json',
-    seed = 'docspace-PortalUsersApi.md', format = 'generator', count = 5,
+    seed = 'docspace-PortalUsersApi.md', format = 'generator', count = 5, schemas = 'docspace',
     class = 'PortalUsersApi', seed_class = 'docspace-api-python.PortalUsersApi' },
   { label = 'Tenants (v0)', module = 'provision.apis.outpost', generation = 'v0', spec = 'outpost.openapi.json',
-    seed = 'outpost-Tenants.md', format = 'speakeasy', count = 7,
+    seed = 'outpost-Tenants.md', format = 'speakeasy', count = 7, schemas = 'outpost_v0',
     class = 'Tenants', seed_class = 'Tenants' },
   { label = 'Tenants (latest)', module = 'provision.apis.outpost', generation = 'latest',
-    spec = 'outpost.latest.openapi.json', count = 6, class = 'Tenants',
+    spec = 'outpost.latest.openapi.json', count = 6, class = 'Tenants', schemas = 'outpost_latest',
     -- no SDK page for this generation: v0's names, without the two
     -- *_jwt_context operations, after the new `list`
     names = { 'list', 'upsert', 'get', 'delete', 'get_portal_url', 'get_token' } },
   { label = 'UsersApi', module = 'provision.apis.agilicus', spec = 'agilicus.reconstructed.openapi.json',
-    seed = 'agilicus-UsersApi.md', format = 'generator', count = 45,
+    seed = 'agilicus-UsersApi.md', format = 'generator', count = 45, schemas = 'agilicus',
     class = 'UsersApi', seed_class = 'agilicus_api.UsersApi' },
   { label = 'TeamsApi', module = 'provision.apis.document360', spec = 'document360.openapi.json',
-    seed = 'document360-TeamsApi.md', format = 'generator', count = 10,
+    seed = 'document360-TeamsApi.md', format = 'generator', count = 10, schemas = 'document360',
     class = 'TeamsApi', seed_class = 'd361api.TeamsApi' },
 }
 
@@ -236,6 +240,30 @@ local function check_against_spec(c, api, case, doc, op)
   if model or op.returns ~= nil then c.eq('returns (spec)', op.returns, model) end
 end
 
+-- Table operation vs the schema data it references: the body param's model
+-- and content type, `arrays` = the array paths of the data's body schema,
+-- the return model = the data's first success response.
+local function check_against_schema_data(c, set, op)
+  local entry = schema_data.operation(set, op)
+  if not entry then c.fail('schema data', schema_data.key(op) .. ' is not in ' .. tostring(set.source)); return end
+  local body
+  for _, p in ipairs(op.params) do if p['in'] == 'body' then body = p end end
+  if body then
+    local f = 'body ' .. body.name .. ' (schema data)'
+    if not entry.body then c.fail(f, 'no request body schema'); return end
+    c.eq(f .. '.content_type', body.content_type, entry.content_type)
+    local model = schema_data.model_name(entry.body)
+    c.eq(f .. '.schema', body.schema, model)
+    if model and not schema_data.definition(set, model) then c.fail(f .. '.schema', show(model) .. ' is not defined') end
+    c.list(f .. '.arrays', sorted(body.arrays), schema_data.array_paths(set, entry.body))
+  elseif entry.body then
+    c.fail('body (schema data)', 'the data has a request body, the table has no body param')
+  end
+  local first = op.success[1]
+  local response = entry.responses and entry.responses[first]
+  c.eq('returns (schema data)', op.returns, response and schema_data.model_name(response) or nil)
+end
+
 local function check_against_seed(c, api, case, sop)
   if not sop then c.fail('seed', 'no section for this method on ' .. case.seed); return end
   -- names and order: required params positional in the documented order,
@@ -278,6 +306,20 @@ for _, case in ipairs(CASES) do
     local doc = specs.load(case.spec)
     local ops = operations_of(api, case)
     local seed = case.seed and specs.seed(case.seed)
+    local set = assert(schema_data.load(case.schemas))
+
+    it('references its schema data, made from the same spec', function()
+      local c = checker(case.label)
+      c.eq('schemas', schema_data.set_name(api, case.generation), case.schemas)
+      c.eq('schema data source', set.source, case.spec)
+      c.eq('schema data source_sha256', set.source_sha256, doc['x-provenance'].source_sha256)
+      local keys = {}
+      for key in pairs(set.operations) do keys[#keys + 1] = key end
+      local want = {}
+      for _, op in ipairs(ops) do want[#want + 1] = schema_data.key(op) end
+      c.set('schema data operations', keys, want)
+      c.finish()
+    end)
 
     it('is the documented class, with the documented operations in order', function()
       local c = checker(case.label)
@@ -363,6 +405,8 @@ for _, case in ipairs(CASES) do
         end
         -- the spec
         check_against_spec(c, api, case, doc, op)
+        -- the schema data (lua/provision/schemas/)
+        check_against_schema_data(c, set, op)
         -- the SDK page
         if seed then
           local sop = seed.ops[op.name]

@@ -135,6 +135,7 @@ end
 -- classify(block) -> plan or nil, why. plan.kind is one of
 --   "skip" (plan.reason), "file" (plan.name), "lua", "continue", "shell" (plan.commands),
 --   "api-table" (plan.api, plan.what = nil|"operation"|"param", plan.name),
+--   "schema-data" (plan.name),
 --   "cli-config", "sandbox-faults".
 function M.classify(b)
   if b.error then return nil, b.error end
@@ -157,6 +158,10 @@ function M.classify(b)
       end
       if b.lang ~= "lua" then return nil, "`api-table` is for lua blocks" end
       return { kind = "api-table", api = api, what = what ~= "" and what or nil, name = name ~= "" and name or nil }
+    elseif kind == "schema-data" then
+      if not rest:match("^[%w_]+$") then return nil, "`schema-data` wants the name of a lua/provision/schemas/ file" end
+      if b.lang ~= "lua" then return nil, "`schema-data` is for lua blocks" end
+      return { kind = "schema-data", name = rest }
     elseif kind == "cli-config" then
       if b.lang ~= "lua" then return nil, "`cli-config` is for lua blocks" end
       return { kind = "cli-config" }

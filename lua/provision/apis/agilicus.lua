@@ -688,6 +688,7 @@ return {
   api = "agilicus",
   spec = "agilicus.reconstructed.openapi.json",
   seed = "agilicus-UsersApi.md",
+  schemas = "agilicus",
   servers = {
     default = "https://api.agilicus.com",
   },

@@ -93,6 +93,7 @@ return {
   api = "docspace",
   spec = "docspace.seed.openapi.json",
   seed = "docspace-PortalUsersApi.md",
+  schemas = "docspace",
   servers = {
     default = "http://localhost:8092",
   },

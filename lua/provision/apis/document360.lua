@@ -146,6 +146,7 @@ return {
   api = "document360",
   spec = "document360.openapi.json",
   seed = "document360-TeamsApi.md",
+  schemas = "document360",
   servers = {
     default = "https://apihub.document360.io",
     us = "https://apihub.us.document360.io",

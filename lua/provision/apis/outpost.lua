@@ -259,9 +259,10 @@ return {
   errors = errors,
   default_generation = "latest",
   generations = {
-    v0 = { spec = "outpost.openapi.json", seed = "outpost-Tenants.md", operations = v0 },
+    v0 = { spec = "outpost.openapi.json", seed = "outpost-Tenants.md", schemas = "outpost_v0", operations = v0 },
     latest = {
       spec = "outpost.latest.openapi.json",
+      schemas = "outpost_latest",
       servers = {
         -- the hosted service speaks only the latest generation
         production = "https://api.outpost.hookdeck.com/2025-07-01",
