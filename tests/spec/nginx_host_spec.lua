@@ -845,6 +845,8 @@ describe("provision inside nginx (lua-nginx-module, LuaJIT)", function()
     assert.are.equal(6, doc.bulk_before)
     assert.are.equal(6, doc.bulk_done)
     assert.are.equal("NotFoundError", doc.bulk_class)
+  end)
+
   it("validates request bodies under LuaJIT exactly as under Lua 5.4", function()
     local doc = scenario("validation")
     local here = assert(load(VALIDATION_CASES, "=validation_cases"))()(require("provision"))
