@@ -136,7 +136,7 @@ return {
 
   -- the command line
   { name = "ctrl-c-internal-error", file = "lua/provision/cli.lua", spec = H,
-    find = [[if type(res) == "string" and res:find("interrupted!$") then]], replace = "if false then" },
+    find = [[if util.is_interrupt(res) then]], replace = "if false then" },
   { name = "curl-send-blocks-in-c", file = "lua/provision/transport/curl.lua", spec = H,
     find = "  local batch, err = self.session:start(requests)\n",
     replace = "  do local out, perr = self.session:perform(requests)\n"
