@@ -120,8 +120,8 @@ function tabular.cell(v)
 end
 
 -- Fields shown first when the columns are chosen for you.
-local preferred = { "id", "user_id", "tenant_id", "email", "email_id", "name", "first_name", "last_name",
-                    "title", "status", "type" }
+local preferred = { "id", "user_id", "tenant_id", "email", "email_id", "status", "name", "title", "first_name",
+                    "last_name", "type" }
 local preferred_rank = {}
 for i, f in ipairs(preferred) do preferred_rank[f] = i end
 
@@ -174,9 +174,10 @@ local function table_text(s)
 end
 
 -- Lines of a table: header, then rows (lists of cell strings), columns
--- two spaces apart. With `width`, columns that do not fit at a readable
--- size are dropped from the right (unless `keep_all`), and the widest are
--- cut (ending in `ellipsis`). Returns lines, dropped (column count).
+-- two spaces apart. With `width`: cells longer than 40 characters are cut
+-- (ending in `ellipsis`), columns that still do not fit are dropped from
+-- the right (unless `keep_all`: then the widest are cut further), and room
+-- left over goes back to cut columns. Returns lines, dropped (column count).
 function tabular.table_lines(header, rows, width, opts)
   opts = opts or {}
   local ellipsis = opts.ellipsis or "~"
@@ -196,47 +197,49 @@ function tabular.table_lines(header, rows, width, opts)
     end
     natural[i] = w
   end
-  local function least(i) return math.min(natural[i], math.max(width_of(header[i]), 6)) end
   local shown = n
-  if width and not opts.keep_all then
-    -- drop columns from the right until the rest fit at their least width
-    while shown > 1 do
-      local need = 0
-      for i = 1, shown do need = need + least(i) end
-      need = need + 2 * (shown - 1)
-      if need <= width then break end
-      shown = shown - 1
-    end
-  end
   local widths = {}
-  for i = 1, shown do widths[i] = natural[i] end
+  for i = 1, n do
+    -- free text is cut at 40 rather than pushing the columns after it off
+    widths[i] = math.min(natural[i], math.max(width_of(header[i]), 40))
+  end
+  local function total(upto)
+    local t = 2 * (upto - 1)
+    for i = 1, upto do t = t + widths[i] end
+    return t
+  end
   if width then
-    local avail = width - 2 * (shown - 1)
-    local total = 0
-    for i = 1, shown do total = total + widths[i] end
-    if total > avail then
-      -- the largest cap c with sum(min(natural, max(c, least))) <= avail
-      local lo, hi = 1, 0
-      for i = 1, shown do if natural[i] > hi then hi = natural[i] end end
+    if not opts.keep_all then
+      -- the first columns matter most: drop from the right until the rest fit
+      while shown > 1 and total(shown) > width do shown = shown - 1 end
+    end
+    local spare = width - total(shown)
+    for i = 1, shown do   -- room left: give cut columns back their width, left to right
+      if spare <= 0 then break end
+      local more = math.min(natural[i] - widths[i], spare)
+      widths[i] = widths[i] + more
+      spare = spare - more
+    end
+    if spare < 0 then
+      -- still too wide (chosen --fields, or one column): cut the widest first,
+      -- to the largest cap c with sum(min(width, max(c, least))) <= room
+      local room = width - 2 * (shown - 1)
+      local function least(i) return math.min(widths[i], math.max(width_of(header[i]), 4)) end
       local function sum(c)
-        local s = 0
-        for i = 1, shown do s = s + math.min(natural[i], math.max(c, least(i))) end
-        return s
+        local t = 0
+        for i = 1, shown do t = t + math.min(widths[i], math.max(c, least(i))) end
+        return t
       end
+      local lo, hi = 1, 0
+      for i = 1, shown do if widths[i] > hi then hi = widths[i] end end
       while lo < hi do
         local mid = math.floor((lo + hi + 1) / 2)
-        if sum(mid) <= avail then lo = mid else hi = mid - 1 end
+        if sum(mid) <= room then lo = mid else hi = mid - 1 end
       end
-      for i = 1, shown do widths[i] = math.min(natural[i], math.max(lo, least(i))) end
-      -- hand the rest out, left to right
-      local left = avail - sum(lo)
-      for i = 1, shown do
-        if left <= 0 then break end
-        local more = math.min(natural[i] - widths[i], left)
-        widths[i] = widths[i] + more
-        left = left - more
-      end
+      for i = 1, shown do widths[i] = math.min(widths[i], math.max(lo, least(i))) end
     end
+  else
+    for i = 1, n do widths[i] = natural[i] end
   end
   local lines = {}
   for _, r in ipairs(cells) do
