@@ -4,7 +4,7 @@
 set -eu
 want="lua5.4 liblua5.4-dev lua-cjson libcurl4-openssl-dev libssl-dev cmake pkg-config make gcc lua-socket openssl lua-sql-sqlite3"
 case "${1:-build}" in
-  test) want="$want lua-busted lua-check lua5.1 luarocks nginx-light libnginx-mod-http-lua libluajit2-5.1-dev valgrind nodejs npm" ;;
+  test) want="$want lua-busted lua-check lua5.1 luarocks nginx-light libnginx-mod-http-lua libluajit2-5.1-dev valgrind tmux zsh fish lua-yaml nodejs npm" ;;
 esac
 missing=""
 for p in $want; do

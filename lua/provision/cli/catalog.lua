@@ -195,12 +195,6 @@ local function param_rows(op)
   return rows
 end
 
----------------------------------------------------------------------------
--- Output
-
-local Out = {}
-Out.__index = Out
-
 catalog.resolve_api = resolve_api
 catalog.api_table = api_table
 catalog.operations = operations

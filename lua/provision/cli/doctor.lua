@@ -93,9 +93,9 @@ local function probe(client, key, flags)
 end
 
 local function check_api(out, ctx, key, flags, rows)
-  local resolved, err = safe(connect.settings, out, ctx, key, flags)
+  local resolved, serr = safe(connect.settings, out, ctx, key, flags)
   if not resolved then
-    row(rows, key, "settings", "fail", err)
+    row(rows, key, "settings", "fail", serr)
     return exit.USAGE
   end
   if not configured(resolved) then
