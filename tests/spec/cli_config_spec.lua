@@ -176,6 +176,12 @@ return {
     assert.matches("\n< Content%-Type: application/json", vv.err)
     local d = runner.run({ "document360", "v2_teams_roles_get", "-v", "-v" }, { env = e })
     assert.matches("\n> api_token: %*%*%*\n", d.err)
+    -- a credential too short for the output's redactor is masked all the same
+    local short = runner.run({ "document360", "v2_teams_roles_get", "-vv" },
+      { env = { PROVISION_DOCUMENT360_URL = sb.document360, PROVISION_DOCUMENT360_TOKEN = "zq9x7" } })
+    assert.are.equal(4, short.code, short.err)
+    assert.matches("\n> api_token: %*%*%*\n", short.err)
+    assert.not_matches("zq9x7", short.err, nil, true)
     assert.are.equal(201, (sb:admin("POST", "/faults", { path = "/agilicus/users", sequence = { "429" }, retry_after = 1 })))
     local w = runner.run({ "agilicus", "list_users", "--limit", "1" }, { env = e })
     assert.are.equal(0, w.code, w.err)
