@@ -17,12 +17,15 @@ local function sh(cmd)
   return out, ok and 0 or code
 end
 
--- A tmux server of our own (-L), one 80x24 pane running bash without rc files.
-local function new_pane(env)
-  local name = "provision-test-" .. tostring(os.time()) .. "-" .. tostring(math.random(1e6))
+-- A tmux server of our own (its socket in our temporary folder), one 80x24
+-- pane running bash without rc files.
+local panes = 0
+local function new_pane(env, dir)
+  panes = panes + 1
+  local name = q(dir .. "/tmux-" .. panes)
   local vars = {}
   for k, v in pairs(env) do vars[#vars + 1] = k .. "=" .. q(v) end
-  local cmd = ("tmux -L %s new-session -d -x 80 -y 24 -s t %s"):format(name,
+  local cmd = ("tmux -S %s new-session -d -x 80 -y 24 -s t %s"):format(name,
     q("env -i PATH=" .. q(os.getenv("PATH")) .. " TERM=xterm LANG=C.UTF-8 " .. table.concat(vars, " ")
       .. " bash --norc --noprofile"))
   local out, code = sh(cmd)
@@ -31,10 +34,10 @@ local function new_pane(env)
   function pane.keys(...)
     local words = {}
     for i, k in ipairs({ ... }) do words[i] = q(k) end
-    sh(("tmux -L %s send-keys -t t %s"):format(name, table.concat(words, " ")))
+    sh(("tmux -S %s send-keys -t t %s"):format(name, table.concat(words, " ")))
   end
   function pane.text()
-    return (sh(("tmux -L %s capture-pane -p -t t"):format(name)))
+    return (sh(("tmux -S %s capture-pane -p -t t"):format(name)))
   end
   -- waits (with a generous bound) until the pane shows `pattern`
   function pane.wait(pattern, plain)
@@ -46,7 +49,7 @@ local function new_pane(env)
     end
     error("the pane never showed " .. pattern .. ":\n" .. tostring(text))
   end
-  function pane.kill() sh(("tmux -L %s kill-server"):format(name)) end
+  function pane.kill() sh(("tmux -S %s kill-server; rm -f %s"):format(name, name)) end
   return pane
 end
 
@@ -70,7 +73,7 @@ describe("bin/provision in a terminal", function()
   end
 
   it("prints a table that fits 80 columns by default (stdout is the terminal)", function()
-    local pane = new_pane(pane_env())
+    local pane = new_pane(pane_env(), dir)
     finally(pane.kill)
     pane.keys("clear; provision --sandbox agilicus list_users --org-id " .. ORG .. " --limit 12; echo rc=$?", "Enter")
     local text = pane.wait("rc=%d")
@@ -96,7 +99,7 @@ describe("bin/provision in a terminal", function()
     f:close()
     assert.are.equal(201, (sb:admin("POST", "/faults", { method = "POST", path = "/agilicus/users", delay_ms = 100 })))
     finally(function() sb:admin("DELETE", "/faults") end)
-    local pane = new_pane(pane_env())
+    local pane = new_pane(pane_env(), dir)
     finally(pane.kill)
     pane.keys("clear; cd " .. dir .. " && provision --sandbox agilicus create_user --input rows.csv --concurrency 2"
       .. " --results out.jsonl; echo rc=$?", "Enter")
@@ -110,7 +113,7 @@ describe("bin/provision in a terminal", function()
   end)
 
   it("bash loads the completion (complete -p provision) and TAB completes operations and values", function()
-    local pane = new_pane(pane_env())
+    local pane = new_pane(pane_env(), dir)
     finally(pane.kill)
     pane.keys("clear; source <(provision completion bash); complete -p provision", "Enter")
     local text = pane.wait("complete %-o default %-F _provision provision")
