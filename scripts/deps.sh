@@ -5,7 +5,7 @@ set -eu
 want="lua5.4 liblua5.4-dev lua-cjson libcurl4-openssl-dev libssl-dev cmake pkg-config make gcc lua-socket openssl lua-sql-sqlite3"
 fuzz="clang-14 libclang-rt-14-dev"   # libFuzzer (scripts/fuzz.sh)
 case "${1:-build}" in
-  test) want="$want lua-busted lua-check lua5.1 luarocks nginx-light libnginx-mod-http-lua libluajit2-5.1-dev valgrind nodejs npm $fuzz" ;;
+  test) want="$want lua-busted lua-check lua5.1 luarocks nginx-light libnginx-mod-http-lua libluajit2-5.1-dev valgrind tmux zsh fish lua-yaml nodejs npm $fuzz" ;;
   fuzz) want="$want $fuzz" ;;
 esac
 missing=""

@@ -370,12 +370,12 @@ describe("bin/provision", function()
       assert.matches('"error": "user does not exist"', v.err, nil, true)
     end)
 
-    it("wrong credentials: 401 exits 1 with a hint; the token is not printed", function()
+    it("wrong credentials: 401 exits 4 with a hint; the token is not printed", function()
       local bad = {}
       for k, v in pairs(env) do bad[k] = v end
       bad.PROVISION_AGILICUS_TOKEN = "zz-wrong-token-31337"
       local r = run({ "agilicus", "list_users", "-v" }, { env = bad })
-      assert.are.equal(1, r.code)
+      assert.are.equal(4, r.code)
       assert.matches("HTTP 401", r.err, nil, true)
       assert.matches("hint: check the credentials", r.err, nil, true)
       assert.not_matches("zz-wrong-token-31337", r.err, nil, true)
@@ -474,7 +474,7 @@ return {
       assert.matches("server from command line", s.err, nil, true)
       -- PROVISION_CONFIG names the file too; a config token alone is used (and is wrong here)
       local t = run({ "agilicus", "list_users", "--server", sb.agilicus }, { env = { PROVISION_CONFIG = cfg } })
-      assert.are.equal(1, t.code)
+      assert.are.equal(4, t.code)
       assert.matches("HTTP 401", t.err, nil, true)
       assert.not_matches("zz-config-token-1", t.err, nil, true)
       os.remove(cfg)

@@ -29,9 +29,10 @@
 --                           table means "and more"; an array without one must match in length.
 --   schema-data NAME        lua: the block is an excerpt of lua/provision/schemas/NAME.lua,
 --                           checked as an api-table excerpt is.
---   cli-config              lua: a bin/provision config file; every API section in it must
---                           be accepted (a --dry-run of one operation per API, with
---                           placeholder values for the variables it reads).
+--   cli-config              lua: a bin/provision config file; every API section in it, and
+--                           in each of its profiles (--profile NAME), must be accepted (a
+--                           --dry-run of one operation per API, with placeholder values for
+--                           the variables it reads).
 --   sandbox-faults          json: one fault rule a line, each accepted by POST
 --                           /_sandbox/faults; lua: a --faults FILE the sandbox starts with.
 --
@@ -270,16 +271,22 @@ local function run_cli_config(code, ctx)
   local chunk = assert(load(code, "=" .. ctx.name, "t", { os = { getenv = function(n) return env[n] end } }))
   local sections = chunk()
   local tried = 0
-  for key in pairs(sections) do
-    if key ~= "defaults" then
-      local dry = DRY_RUNS[key]
-      assert(dry, ctx.name .. ": section '" .. tostring(key) .. "' is not an API the docs test knows")
-      local r = run("provision --config " .. q(path) .. " --dry-run " .. dry, env, ctx.dir)
-      assert(r.code == 0, report("provision --config (section " .. key .. ", " .. ctx.name .. ")", r))
-      assert(r.err:find("dry run: nothing was sent", 1, true), report("provision --config " .. key, r))
-      tried = tried + 1
+  -- the top-level API sections, and those of each profile (with --profile NAME)
+  local function try(list, profile)
+    for key in pairs(list) do
+      if key ~= "defaults" and key ~= "profiles" then
+        local dry = DRY_RUNS[key]
+        assert(dry, ctx.name .. ": section '" .. tostring(key) .. "' is not an API the docs test knows")
+        local r = run("provision --config " .. q(path) .. (profile and (" --profile " .. q(profile)) or "")
+          .. " --dry-run " .. dry, env, ctx.dir)
+        assert(r.code == 0, report("provision --config (section " .. key .. ", " .. ctx.name .. ")", r))
+        assert(r.err:find("dry run: nothing was sent", 1, true), report("provision --config " .. key, r))
+        tried = tried + 1
+      end
     end
   end
+  try(sections)
+  for name, profile in pairs(sections.profiles or {}) do try(profile, name) end
   assert(tried > 0, ctx.name .. ": the config has no API section")
 end
 

@@ -11,7 +11,20 @@ local args = {}
 args.flags = {
   { name = "help", short = "h", help = "show help (also: provision help [API [OPERATION]])" },
   { name = "version", help = "print the version" },
-  { name = "verbose", short = "v", help = "log each HTTP attempt (and error bodies) to stderr" },
+  { name = "verbose", short = "v", count = true,
+    help = "-v: each request line and status on stderr (and error bodies); -vv: headers too, credentials masked" },
+  { name = "output", short = "o", value = "FORMAT", help = "json, table, tsv or yaml (default: table on a terminal, else json)" },
+  { name = "fields", value = "LIST", help = "fields to show, comma-separated; dotted paths for nested ones (roles.crm)" },
+  { name = "compact", help = "print JSON on one line" },
+  { name = "raw", help = "print the whole response body, not the unwrapped result" },
+  { name = "all", help = "follow paging and print every item (paged operations)" },
+  { name = "input", value = "FILE|-", help = "one call per row of a JSON Lines or CSV file (- = stdin)" },
+  { name = "input-format", value = "jsonl|csv", field = "input_format",
+    help = "format of --input (default: from the file name, else from its first character)" },
+  { name = "results", value = "FILE|-", help = "--input: write one JSON line per row (line, outcome, status, id, error)" },
+  { name = "concurrency", value = "N", help = "--input: calls in flight at once (default 8)" },
+  { name = "rate", value = "N/SECONDS", help = "--input: at most N requests per SECONDS (e.g. 50/1)" },
+  { name = "no-progress", field = "no_progress", help = "--input: no progress line (shown only when stderr is a terminal)" },
   { name = "server", value = "URL|NAME", help = "base URL, or one of the API's named servers" },
   { name = "server-var", value = "NAME=VALUE", multi = true, field = "server_vars",
     help = "fill a {placeholder} of a named server URL (Document360 private)" },
@@ -23,6 +36,7 @@ args.flags = {
   { name = "insecure", help = "DO NOT verify TLS certificates (dangerous)" },
   { name = "ca-file", value = "FILE", field = "ca_file", help = "CA bundle to verify the server with" },
   { name = "config", value = "FILE", help = "config file (default ~/.config/provision/config.lua)" },
+  { name = "profile", value = "NAME", help = "use the config file's profile NAME (default $PROVISION_PROFILE)" },
   { name = "sandbox", value = "URL", optional = true,
     help = "use a running bin/provision-sandbox (default $PROVISION_SANDBOX_URL, else http://127.0.0.1:8090) and its credentials" },
   { name = "no-auth", field = "no_auth", help = "send without credentials" },
@@ -31,9 +45,6 @@ args.flags = {
     help = "set a parameter (same as --NAME=VALUE; for names that clash with a flag)" },
   { name = "header", short = "H", value = "'NAME: VALUE'", multi = true, field = "headers",
     help = "add a request header" },
-  { name = "all", help = "follow paging and print every item (paged operations)" },
-  { name = "raw", help = "print the whole response body, not the unwrapped result" },
-  { name = "compact", help = "print JSON on one line" },
   { name = "dry-run", field = "dry_run", help = "print the request instead of sending it" },
 }
 
@@ -90,7 +101,7 @@ function args.parse(argv, lookup)
           set_flag(out.flags, f, value)
         else
           if value ~= nil then return nil, "--" .. f.name .. " takes no value" end
-          out.flags[f.field] = true
+          if f.count then out.flags[f.field] = (out.flags[f.field] or 0) + 1 else out.flags[f.field] = true end
         end
       else
         local negated = false
@@ -109,7 +120,9 @@ function args.parse(argv, lookup)
         out.options[#out.options + 1] = { name = negated and name:sub(4) or name, value = value,
                                           negated = negated, token = a }
       end
-    else -- short flags: -v, -h, -p NAME=VALUE, -H 'N: V'; -pNAME=VALUE
+    elseif a:find("^%-v+$") then -- -v, -vv: verbosity
+      out.flags.verbose = (out.flags.verbose or 0) + #a - 1
+    else -- short flags: -h, -o FORMAT, -p NAME=VALUE, -H 'N: V'; -pNAME=VALUE
       local s = a:sub(2, 2)
       local f = by_short[s]
       if not f then
@@ -125,7 +138,7 @@ function args.parse(argv, lookup)
         set_flag(out.flags, f, value)
       else
         if #a > 2 then return nil, "unknown option " .. a .. " (short options cannot be combined)" end
-        out.flags[f.field] = true
+        if f.count then out.flags[f.field] = (out.flags[f.field] or 0) + 1 else out.flags[f.field] = true end
       end
     end
     i = i + 1

@@ -209,10 +209,11 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
       cfg_layers[2] = d
     end
     for k in pairs(config) do
-      if k ~= "defaults" and not settings.credentials[k] and k ~= classname then
+      if k ~= "defaults" and k ~= "profiles" and not settings.credentials[k] and k ~= classname then
         local known = {}
         for n in pairs(settings.credentials) do known[#known + 1] = n end
         known[#known + 1] = "defaults"
+        known[#known + 1] = "profiles"
         local isclass = false
         for _, c in ipairs({ "PortalUsersApi", "Tenants", "UsersApi", "TeamsApi" }) do
           if k == c then isclass = true end
@@ -255,6 +256,57 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
   if opts.insecure then opts.verify = false end
   opts.insecure = nil
   return { opts = opts, sources = sources, secrets = secrets, has_creds = opts.auth ~= nil }
+end
+
+-- The config a profile selects: `profiles = { prod = { agilicus = {...},
+-- defaults = {...} } }` in the file. A profile stands on its own: its API
+-- sections replace the top-level ones (so a credential of one profile never
+-- leaks into another); the top-level `defaults` still apply under the
+-- profile's own. Returns config, label or nil, message.
+function settings.select_profile(config, name, path)
+  local profiles = config.profiles
+  if profiles ~= nil and type(profiles) ~= "table" then
+    return nil, "config " .. tostring(path) .. ": profiles must be a table of named profiles"
+  end
+  local names = {}
+  for k in pairs(profiles or {}) do names[#names + 1] = tostring(k) end
+  table.sort(names)
+  local p = profiles and profiles[name]
+  if p == nil then
+    local util = require("provision.cli.util")
+    return nil, "config " .. tostring(path) .. " has no profile '" .. tostring(name) .. "'"
+      .. util.did_you_mean(tostring(name), names)
+      .. (#names > 0 and (" (profiles: " .. table.concat(names, ", ") .. ")") or " (it defines no profiles)")
+  end
+  if type(p) ~= "table" then
+    return nil, "config " .. tostring(path) .. ": profile " .. tostring(name) .. " must be a table"
+  end
+  if p.profiles ~= nil then
+    return nil, "config " .. tostring(path) .. ": profile " .. tostring(name) .. " cannot hold profiles"
+  end
+  local selected = {}
+  for k, v in pairs(p) do selected[k] = v end
+  if type(config.defaults) == "table" then
+    local d = {}
+    for k, v in pairs(config.defaults) do d[k] = v end
+    if type(p.defaults) == "table" then
+      for k, v in pairs(p.defaults) do d[k] = v end
+    elseif p.defaults ~= nil then
+      d = p.defaults   -- reported as a bad section by resolve
+    end
+    selected.defaults = d
+  end
+  return selected, tostring(path) .. " (profile " .. tostring(name) .. ")"
+end
+
+-- Profile names of a loaded config, sorted.
+function settings.profile_names(config)
+  local names = {}
+  if type(config) == "table" and type(config.profiles) == "table" then
+    for k in pairs(config.profiles) do names[#names + 1] = tostring(k) end
+  end
+  table.sort(names)
+  return names
 end
 
 -- Where to look for the config file: --config, PROVISION_CONFIG, then

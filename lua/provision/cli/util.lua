@@ -1,8 +1,26 @@
--- Small helpers for the command line (lua/provision/cli.lua): JSON output,
--- "did you mean" suggestions and secret redaction. Lua 5.1/5.4 common syntax.
+-- Small helpers for the command line (lua/provision/cli.lua): usage errors,
+-- JSON text, "did you mean" suggestions and secret redaction.
+-- Lua 5.1/5.4 common syntax.
 local core = require("provision.core")
 
 local util = {}
+
+-- A usage error travels as a table through error() up to cli.main, which
+-- prints its message and exits 2.
+local Usage = {}
+function util.usage(fmt, ...)
+  error(setmetatable({ message = string.format(fmt, ...) }, Usage), 0)
+end
+
+function util.is_usage(e)
+  return getmetatable(e) == Usage
+end
+
+-- Ctrl-C: the lua5.4 interpreter's SIGINT handler raises "interrupted!"
+-- at the next Lua instruction.
+function util.is_interrupt(e)
+  return type(e) == "string" and e:find("interrupted!$") ~= nil
+end
 
 -- Re-indents compact JSON text (as produced by core.json_encode): outside
 -- strings the encoder writes no whitespace, so structure can be read from
