@@ -8,6 +8,7 @@ local args = require("provision.cli.args")
 local settings = require("provision.cli.settings")
 local catalog = require("provision.cli.catalog")
 local observe = require("provision.cli.observe")
+local core = require("provision.core")
 local util = require("provision.cli.util")
 
 local connect = {}
@@ -127,11 +128,9 @@ function connect.client(out, key, flags, resolved, opts)
   end
   if opts.transport then copts.transport = opts.transport end
   if opts.concurrency then copts.concurrency = opts.concurrency end
-  local client, err = provision.new(key, copts)
-  if not client then return nil, err end
-  observe.attach(client, out, { verbose = flags.verbose or 0, api = catalog.api_table(key),
-                                quiet_waits = opts.quiet_waits })
-  return client
+  copts.hooks, copts.events = observe.options(out, { verbose = flags.verbose or 0, api = catalog.api_table(key),
+                                                      quiet_waits = opts.quiet_waits, now = core.now })
+  return provision.new(key, copts)
 end
 
 function connect.warn_insecure(out, flags)

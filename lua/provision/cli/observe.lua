@@ -6,10 +6,9 @@
 --   always: a line when a 429 is waited out,
 --         "provision: waiting 3 s for the rate limit (Retry-After)"
 --
--- This is the one place that hooks into a client. Until the client
--- reports events of its own, it wraps two methods of the one client
--- instance: log_attempt (request and answer of each attempt) and next_step
--- (the decision to wait and send again). Lua 5.1/5.4 common syntax.
+-- All of it through the client's own user hooks and events (README "Hooks
+-- and events"): observe.options() gives the `hooks` and `events` client
+-- options. Lua 5.1/5.4 common syntax.
 local mask = require("provision.cli.mask")
 
 local observe = {}
@@ -19,42 +18,44 @@ local function seconds(d)
   return (s:gsub("%.0$", ""))
 end
 
--- opts: {verbose = 0|1|2, api = <API table>, quiet_waits = bool}
-function observe.attach(client, out, opts)
+-- opts: {verbose = 0|1|2, api = <API table>, quiet_waits = bool, now = clock}
+-- -> hooks (or nil), events (or nil)
+function observe.options(out, opts)
   local verbose = opts.verbose or 0
+  local h = {}
+  local events
   if verbose >= 2 then
-    local base = client.log_attempt
-    rawset(client, "log_attempt", function(self, job, req, resp, started)
+    h.before_request = function(req)
       local shown = mask.request(opts.api, req)
       local lines = { "> " .. shown.method .. " " .. shown.url }
-      for _, h in ipairs(shown.headers) do lines[#lines + 1] = "> " .. h[1] .. ": " .. h[2] end
-      if resp.kind then
-        lines[#lines + 1] = "< (no answer: " .. tostring(resp.kind) .. ")"
-      else
-        lines[#lines + 1] = "< HTTP " .. tostring(resp.status)
-        for _, h in ipairs(mask.response_headers(opts.api, resp)) do lines[#lines + 1] = "< " .. h[1] .. ": " .. h[2] end
-      end
+      for _, x in ipairs(shown.headers) do lines[#lines + 1] = "> " .. x[1] .. ": " .. x[2] end
       out:err(table.concat(lines, "\n"))
-      return base(self, job, req, resp, started)
-    end)
+      return req
+    end
+    h.after_response = function(resp)
+      local lines = { "< HTTP " .. tostring(resp.status) }
+      for _, x in ipairs(mask.response_headers(opts.api, resp)) do lines[#lines + 1] = "< " .. x[1] .. ": " .. x[2] end
+      out:err(table.concat(lines, "\n"))
+      return resp
+    end
+    events = function(ev)
+      if ev.sent and ev.status == nil and ev.kind then out:err("< (no answer: " .. tostring(ev.kind) .. ")") end
+    end
   end
   if not opts.quiet_waits then
-    local base = client.next_step
     local last_line_at = -math.huge
-    rawset(client, "next_step", function(self, job, req, resp, retry_after)
-      local step, delay = base(self, job, req, resp, retry_after)
-      if step == "again" and not resp.kind and resp.status == 429 and delay then
-        local now = self.transport.now()
-        -- in a bulk run many calls wait at once: one line a second is enough
-        if now - last_line_at >= 1 then
-          last_line_at = now
-          out:err(string.format("provision: waiting %s s for the rate limit (%s)", seconds(delay),
-            retry_after and "Retry-After" or "back-off"))
-        end
+    local now = opts.now or os.time
+    h.on_retry = function(_, delay, reason)
+      if reason ~= "throttled" or not delay then return end
+      -- in a bulk run many calls wait at once: one line a second is enough
+      local t = now()
+      if t - last_line_at >= 1 then
+        last_line_at = t
+        out:err(string.format("provision: waiting %s s for the rate limit (Retry-After)", seconds(delay)))
       end
-      return step, delay
-    end)
+    end
   end
+  return next(h) and h or nil, events
 end
 
 return observe
