@@ -4,19 +4,21 @@
 --
 -- What the server can say, and what the limiter does with it:
 --   * 429 (with or without Retry-After): the call that got it waits its
---     Retry-After (the engine does that). An isolated 429 among successes
---     (a flaky proxy, a per-request refusal) changes nothing else; a second
---     one within the last RECENT answers means the budget is spent: every
---     send waits until the Retry-After has passed (a pause), and the rate
---     is cut:
+--     Retry-After (the engine does that). Stray 429s among successes (a
+--     flaky proxy, a per-request refusal) change nothing else; SPENT of
+--     them within the last RECENT answers mean the budget is spent (when it
+--     is, every request in flight meets one): every send waits until the
+--     Retry-After has passed (a pause), and the rate is cut:
 --       - with a known rate (configured, or announced by the server), to
 --         DECREASE of it, then regained linearly over RECOVER_S seconds;
 --         a throttle that comes back within REPEAT_S lowers the known rate
 --         itself by 5 % (it was optimistic);
 --       - with no known rate, to what the server let through: the requests
 --         accepted since the last throttle (or the first send), divided by
---         that time plus the pause it asks for. That estimate then becomes
---         the plateau, probed upwards by PROBE per second.
+--         that time (plus the pause it asks for, when the time is shorter
+--         than two pauses: a burst that spent a window's budget). That
+--         estimate then becomes the plateau, probed upwards by PROBE per
+--         second.
 --   * X-RateLimit-Remaining: 0 with X-RateLimit-Reset (DocSpace), or the
 --     IETF RateLimit header with remaining 0: a pause until the reset.
 --   * RateLimit-Policy (`q=100;w=60`, or `100;w=60`): the rate is at most
@@ -42,7 +44,8 @@ local MIN_RATE = 0.2       -- requests per second; never slower than this
 local SLACK_SECONDS = 0.005 -- tokens held beyond one: 5 ms worth, so a late wake-up loses no pace
 local MAX_PAUSE = 300      -- seconds; a longer pause asked by a server is cut to this
 local EVENT_S = 1          -- 429s this close together are one throttling event
-local RECENT = 8           -- answers remembered to tell a spent budget from a stray 429
+local RECENT = 16          -- answers remembered to tell a spent budget from stray 429s
+local SPENT = 3            -- 429s among them that mean the budget is spent
 
 -- "50/1", "300/60", "10" (per second) or a number -> requests per second.
 function limiter.parse_rate(v)
@@ -175,7 +178,7 @@ end
 local function throttle(self, now, retry_after)
   self.throttled = self.throttled + 1
   local pause = retry_after or 1
-  if remember(self, true) < 2 and not (self.last_throttle and now - self.last_throttle < EVENT_S) then
+  if remember(self, true) < SPENT and not (self.last_throttle and now - self.last_throttle < EVENT_S) then
     return   -- a stray 429: only its own call waits
   end
   if self.last_throttle and now - self.last_throttle < EVENT_S then
@@ -193,7 +196,8 @@ local function throttle(self, now, retry_after)
     local r = self:target() * DECREASE
     self.cut_rate = r > MIN_RATE and r or MIN_RATE
   else
-    local span = now - (self.episode_start or now) + pause
+    local span = now - (self.episode_start or now)
+    if span < 2 * pause then span = span + pause end
     local est = span > 0 and self.accepted / span or MIN_RATE
     if self.estimate and repeated and est > self.estimate * 0.9 then est = self.estimate * 0.9 end
     est = est * SAFETY
