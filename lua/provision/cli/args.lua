@@ -41,6 +41,8 @@ args.flags = {
     help = "use a running bin/provision-sandbox (default $PROVISION_SANDBOX_URL, else http://127.0.0.1:8090) and its credentials" },
   { name = "no-auth", field = "no_auth", help = "send without credentials" },
   { name = "body", value = "JSON|@FILE|-", help = "the request body: JSON text, a file, or stdin" },
+  { name = "no-validate", field = "no_validate",
+    help = "send the body without checking it against the operation's schema (a server that drifts from its spec)" },
   { name = "param", short = "p", value = "NAME=VALUE", multi = true, field = "params",
     help = "set a parameter (same as --NAME=VALUE; for names that clash with a flag)" },
   { name = "header", short = "H", value = "'NAME: VALUE'", multi = true, field = "headers",

@@ -77,10 +77,21 @@ function bind.command_line(key, op, parsed, stdin, client_defaults, opts)
         local cands = {}
         for _, n in ipairs(names) do cands[#cands + 1] = n end
         for _, n in ipairs(args.flag_names) do cands[#cands + 1] = n end
+        for _, n in ipairs(bodyfields.flags(op)) do cands[#cands + 1] = n end
         usage("%s has no parameter '%s'%s", op.name, o.name, util.did_you_mean("--" .. o.name, cands))
       end
-      if o.value == nil then usage("%s needs a value (--%s=VALUE)", o.token, o.name) end
-      fields[field.name or o.name] = o.value
+      local value = o.value
+      if value == nil and field.type == "boolean" then value = not o.negated end
+      if value == nil then usage("%s needs a value (--%s=VALUE)", o.token, o.name) end
+      if field.array then   -- a repeated flag adds an item
+        local list = fields[field.name]
+        if type(list) ~= "table" then list = {}; fields[field.name] = list end
+        list[#list + 1] = value
+      elseif fields[field.name] ~= nil then
+        usage("%s given more than once", o.token)
+      else
+        fields[field.name] = value
+      end
     elseif p.type == "boolean" then
       if o.negated then
         if o.value ~= nil then usage("%s takes no value", o.token) end

@@ -7,6 +7,7 @@ local json = require("provision.json")
 local auth = require("provision.auth")
 local args = require("provision.cli.args")
 local catalog = require("provision.cli.catalog")
+local bodyfields = require("provision.cli.bodyfields")
 local help = require("provision.cli.help")
 local bind = require("provision.cli.bind")
 local connect = require("provision.cli.connect")
@@ -108,7 +109,10 @@ function call.run(out, ctx, key, opword, parsed)
     return exit.OK
   end
   -- the options of this operation, now that its parameters are known
-  local full, perr = args.parse(ctx.argv, catalog.param_lookup(op))
+  local params = catalog.param_lookup(op)
+  local full, perr = args.parse(ctx.argv, function(name)
+    return params(name) or bodyfields.lookup(op, name)   -- a body field takes a value like a parameter
+  end)
   if not full then usage("%s", perr) end
   full.positional = {}
   for i = 3, #full.words do full.positional[#full.positional + 1] = full.words[i] end

@@ -123,6 +123,7 @@ function connect.client(out, key, flags, resolved, opts)
   local copts = {}
   for k, v in pairs(resolved.opts) do copts[k] = v end
   if flags.no_auth then copts.auth = nil end
+  if flags.no_validate then copts.validate = false end
   if flags.verbose then
     copts.log = function(line) out:err("provision: " .. line) end
   end
