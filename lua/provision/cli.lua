@@ -270,6 +270,8 @@ local function global_help(out)
     "  provision API help OPERATION             method, path, parameters, body, auth, success codes",
     "  provision API OPERATION [ARGS] [--NAME=VALUE ...] [--body=JSON|@FILE|-]",
     "                                           call an operation; prints the result as JSON",
+    "  provision plan ROSTER | apply ROSTER | journal [RUN]",
+    "                                           make the systems match a roster (provision plan --help)",
     "  provision --version",
     "",
     "API is docspace, outpost, agilicus or document360 (or the class name: PortalUsersApi,",
@@ -777,6 +779,9 @@ local function version_text()
 end
 
 local function dispatch(out, ctx)
+  -- plan, apply, journal: the reconciler's commands (cli/reconcile.lua)
+  local reconcile_cli = require("provision.cli.reconcile")
+  if reconcile_cli.wants(ctx.argv) then return reconcile_cli.main(out, ctx) end
   local parsed, perr = args.parse(ctx.argv, nil)
   if not parsed then usage("%s", perr) end
   local flags, words = parsed.flags, parsed.words
