@@ -260,9 +260,18 @@ local function field_value(f, cells)
   return f.kind_of.parse(raw, f)
 end
 
+-- Over what each row means (names, and per system: member, key and the
+-- parsed values), so that "4" and "User", or a CSV and a JSON Lines file,
+-- give the same digest.
 local function digest_of(rows)
   local list = {}
-  for i, r in ipairs(rows) do list[i] = assert(json.encode(r.values, { sort_keys = true })) end
+  for i, r in ipairs(rows) do
+    local t = { email = r.email, first_name = r.values.first_name, last_name = r.values.last_name, systems = {} }
+    for name, s in pairs(r.systems) do
+      if s.member then t.systems[name] = { key = s.key, desired = s.desired } end
+    end
+    list[i] = assert(json.encode(t, { sort_keys = true }))
+  end
   table.sort(list)
   return "sha256:" .. core.hex(core.sha256(table.concat(list, "\n")))
 end
@@ -273,8 +282,13 @@ local function build(rows, header, opts)
   local source = opts.source or "roster"
   local known, prefixes, order = columns_of(resources)
   local mapping = opts.mapping
-  local bad = {}
-  local function bad_row(line, fmt, ...) bad[#bad + 1] = { line = line, message = fmt:format(...) } end
+  local bad, said = {}, {}
+  local function bad_row(line, fmt, ...)
+    local message = fmt:format(...)
+    if said[line .. "\0" .. message] then return end   -- a column two systems read
+    said[line .. "\0" .. message] = true
+    bad[#bad + 1] = { line = line, message = message }
+  end
 
   -- columns: known, prefixed, or (with a mapping) ignored
   local ignored = {}
@@ -378,13 +392,14 @@ local function build(rows, header, opts)
           end
           seen[norm] = line
         end
-        for _, f in ipairs(p.fields) do
-          local v, err = field_value(f, cells)
-          if err then
-            bad_row(line, "%s %s", f.column or (f.column_prefix .. "*"), err); ok = false
-          elseif v ~= nil then
-            s.desired[f.name] = v
-          end
+      end
+      -- every value is checked, also in a system the row is not a member of
+      for _, f in ipairs(p.fields) do
+        local v, err = field_value(f, cells)
+        if err then
+          bad_row(line, "%s %s", f.column or (f.column_prefix .. "*"), err); ok = false
+        elseif v ~= nil and member then
+          s.desired[f.name] = v
         end
       end
       systems[p.name] = s
