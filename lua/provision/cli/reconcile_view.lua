@@ -82,7 +82,7 @@ function view.plan(p)
       lines[#lines + 1] = ("  %s %-7s %s%s"):format(MARK[e.step.action] or "?", e.step.action, e.step.key,
         text ~= "" and ("  " .. text) or "")
     end
-    for _, n in ipairs(s.notes or {}) do lines[#lines + 1] = "  note: " .. n end
+    for _, note in ipairs(s.notes or {}) do lines[#lines + 1] = "  note: " .. note end
     if s.refused then lines[#lines + 1] = "  REFUSED: " .. s.refused end
   end
   lines[#lines + 1] = ""
