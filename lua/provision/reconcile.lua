@@ -139,9 +139,18 @@ Plan.__index = function(self, k)
 end
 
 -- The parsed roster for any of the accepted forms.
+-- Its columns are those of every resource known (the four built-in ones and
+-- any client's), whichever systems this plan covers: a roster means the
+-- same with --systems as without.
 local function load_roster(r, systems, opts)
-  local resources = {}
-  for _, s in ipairs(systems) do resources[#resources + 1] = { name = s.name, api = s.client.api, resource = s.resource } end
+  local resources, seen = {}, {}
+  for _, s in ipairs(systems) do
+    resources[#resources + 1] = { name = s.name, api = s.client.api, resource = s.resource }
+    seen[s.name] = true
+  end
+  for _, d in ipairs(roster_mod.default_resources()) do
+    if not seen[d.name] then resources[#resources + 1] = d end
+  end
   local ropts = { resources = resources, mapping = opts.mapping, email = opts.email }
   if type(r) == "string" then return roster_mod.read(r, ropts) end
   if type(r) == "table" and r.rows and r.digest then return r end
