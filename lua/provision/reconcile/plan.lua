@@ -383,8 +383,10 @@ function plan.compute(roster, systems, opts)
     entry.totals.update = 0
     for _ in pairs(updated) do entry.totals.update = entry.totals.update + 1 end
     if state.mode == "none" and res.cannot_list then
-      entry.notes[#entry.notes + 1] = ("%s: %d invitation%s (cannot check who already has an account: %s)")
-        :format(sys.name, entry.totals.invite, entry.totals.invite == 1 and "" or "s", res.cannot_list)
+      local before = entry.totals.unchanged
+      entry.notes[#entry.notes + 1] = ("%s: %d invitation%s%s (cannot check who already has an account: %s)")
+        :format(sys.name, entry.totals.invite, entry.totals.invite == 1 and "" or "s",
+          before > 0 and (", " .. before .. " invited before (the journal says)") or "", res.cannot_list)
     end
     -- the safety threshold on removals
     local removals = entry.totals.remove + entry.totals.disable
