@@ -84,6 +84,7 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
 
   it("plan exits 2 with changes, apply exits 0, then plan exits 0; bad rosters and options exit 1", function()
     local j = fresh("journal.sqlite")
+    local _
     local code, out, err = run(sbargs("plan", "examples/roster.csv", "--journal", j))
     assert.are.equal(2, code, err)
     assert.is_truthy(out:find("Plan: 6 to create, 2 to update, 0 to remove, 0 to disable, 2 invitations.", 1, true), out)
@@ -100,7 +101,7 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     assert.is_truthy(out:find("No changes: the systems match the roster.", 1, true), out)
     local bad = fresh("bad.csv")
     proc.write_file(bad, "email,first_name\nok@northwind.example,Ok\nbroken,Bad\n")
-    code, out, err = run(sbargs("plan", bad))
+    code, _, err = run(sbargs("plan", bad))
     assert.are.equal(1, code)
     assert.is_truthy(err:find("1 bad row, nothing planned: line 3: malformed email", 1, true), err)
     code, _, err = run(sbargs("plan", "examples/roster.csv", "--prunne"))
@@ -190,6 +191,7 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
       PROVISION_AGILICUS_URL = sb.agilicus, PROVISION_AGILICUS_TOKEN = sb.credentials.agilicus.token,
       PROVISION_AGILICUS_ORG_ID = ORG,
     }
+    local _
     local code, out, err = run({ "plan", "examples/roster.csv" }, extra)
     assert.are.equal(2, code, err)
     assert.is_truthy(out:find("agilicus (UsersApi): 30 users listed", 1, true), out)
@@ -307,10 +309,8 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
       local pid = assert(tonumber(p:read("l")))
       p:close()
       local deadline = socket.gettime() + BOUND
-      local settled = 0
       while socket.gettime() < deadline do
-        settled = settled_now(jpath)
-        if settled >= 0.4 * total_steps then break end
+        if settled_now(jpath) >= 0.4 * total_steps then break end
         if not proc.exists("/proc/" .. pid .. "/stat") then break end
         socket.sleep(0.01)
       end

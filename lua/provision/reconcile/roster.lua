@@ -35,7 +35,10 @@ roster.EMPTY = "-"   -- a cell meaning "none" (no roles, no metadata)
 
 local EMAIL = "^[^@%s,;<>\"]+@[^@%s,;<>\"]+%.[^@%s,;<>\".]+$"
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local function trim(s)
+  if s:find("^%s") or s:find("%s$") then return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+  return s
+end
 
 local function roster_error(source, bad)
   table.sort(bad, function(a, b)
@@ -76,7 +79,10 @@ end
 function roster.prepare_field(api, f)
   local kind = kinds[f.kind]
   if not kind then error("resource field " .. tostring(f.name) .. ": unknown kind " .. tostring(f.kind), 0) end
-  local pf = setmetatable({ kind_of = kind }, { __index = f })
+  local pf = {}
+  for k, v in pairs(f) do pf[k] = v end
+  pf.kind_of = kind
+  pf.bare_column = f.column_prefix and (f.column_prefix:gsub("%.$", ""))
   if f.enum_of then
     local op = find_op(api, f.enum_of.operation)
     local param
@@ -231,21 +237,23 @@ local function mapped(cells, mapping)
 end
 
 local function is_blank(v)
-  return v == nil or v == json.null or (type(v) == "string" and trim(v) == "")
+  return v == nil or v == json.null or (type(v) == "string" and not v:find("%S"))
 end
 
--- One field's desired value from a row: nil when not managed.
+-- One field's desired value from a row's values (trimmed, blanks left
+-- out): nil when not managed.
 local function field_value(f, cells)
   local raw
   if f.column_prefix then
     local map, any = {}, false
+    local prefix, n = f.column_prefix, #f.column_prefix
     for k, v in pairs(cells) do
-      if type(k) == "string" and k:sub(1, #f.column_prefix) == f.column_prefix and not is_blank(v) then
-        map[k:sub(#f.column_prefix + 1)] = type(v) == "string" and trim(v) or v
+      if type(k) == "string" and k:sub(1, n) == prefix then
+        map[k:sub(n + 1)] = v
         any = true
       end
     end
-    local whole = cells[f.column_prefix:gsub("%.$", "")]   -- a JSON Lines object under the bare name
+    local whole = cells[f.bare_column]   -- a JSON Lines object under the bare name
     if type(whole) == "table" then   -- given whole, even empty: the map is managed
       any = true
       for k, v in pairs(whole) do map[k] = v end
@@ -254,7 +262,7 @@ local function field_value(f, cells)
     raw = map
   else
     raw = cells[f.column]
-    if is_blank(raw) then return nil end
+    if raw == nil then return nil end
     if raw == roster.EMPTY then return f.kind_of.empty end
   end
   return f.kind_of.parse(raw, f)
@@ -395,7 +403,7 @@ local function build(rows, header, opts)
       end
       -- every value is checked, also in a system the row is not a member of
       for _, f in ipairs(p.fields) do
-        local v, err = field_value(f, cells)
+        local v, err = field_value(f, values)
         if err then
           bad_row(line, "%s %s", f.column or (f.column_prefix .. "*"), err); ok = false
         elseif v ~= nil and member then
