@@ -265,10 +265,12 @@ local function run_to_resume(j, digest, resume)
       return nil, errors.invalid("reconcile.apply", "the journal has no unfinished run of this roster to resume")
     end
   end
-  if row.status == "running" and row.host == this_host() and alive(row.pid) then
+  -- a run whose process still runs here is not resumed, unless named by id
+  -- (the operator knows that pid is something else now)
+  if type(resume) ~= "number" and row.status == "running" and row.host == this_host() and alive(row.pid) then
     return nil, errors.new({ kind = "invalid_argument", class = "RunConflictError", operation = "reconcile.apply",
-      message = ("run %d of this roster is still running (pid %d on %s); wait for it or stop it first")
-        :format(row.id, row.pid, tostring(row.host)) })
+      message = ("run %d of this roster is still running (pid %d on %s); wait for it or stop it first (or, if "
+        .. "that pid is another program now, --resume=%d)"):format(row.id, row.pid, tostring(row.host), row.id) })
   end
   if resume == "auto" and row.status == "running" and row.host ~= this_host() then
     return nil, errors.new({ kind = "invalid_argument", class = "RunConflictError", operation = "reconcile.apply",

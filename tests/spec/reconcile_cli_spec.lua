@@ -297,7 +297,7 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
       local roster = fresh("r1000.csv")
       proc.write_file(roster, rosters.csv(PEOPLE))
       local jpath = fresh("journal.sqlite")
-      local total_steps = PEOPLE * 3 + PEOPLE / 10
+      local total_steps = PEOPLE * 3 + PEOPLE // 10
       local argv = sbargs("apply", roster, "--journal", jpath, "--concurrency", "16", "--rate", "500/1")
       for _, a in ipairs(extra_args or {}) do argv[#argv + 1] = a end
       local out1 = fresh("out")
