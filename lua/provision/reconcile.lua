@@ -188,6 +188,10 @@ local function options_check(opts)
       and opts.concurrency == math.floor(opts.concurrency)) then
     return "concurrency must be a whole number >= 1"
   end
+  if opts.rate ~= nil then
+    local ok, err = require("provision.options").rate(opts.rate)
+    if not ok then return err end
+  end
   return nil
 end
 

@@ -109,6 +109,12 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     assert.is_truthy(err:find("unknown option --prunne; did you mean --prune?", 1, true), err)
     code, _, err = run(sbargs("apply", "examples/roster.csv", "--prunne"))
     assert.are.equal(2, code, err)
+    code, _, err = run(sbargs("plan", "examples/roster.csv", "--rate", "fast"))
+    assert.are.equal(1, code)
+    assert.is_truthy(err:find('rate must look like "50/1"', 1, true), err)
+    code, out = run({ "help", "apply" })
+    assert.are.equal(0, code)
+    assert.is_truthy(out:find("--allow-mass-removal", 1, true), out)
   end)
 
   it("prints the plan and the result as JSON, and scopes to --systems", function()

@@ -81,7 +81,9 @@ end
 -- Whether argv is one of these commands (the first word).
 function M.wants(argv)
   local parsed = parse(argv or {})
-  return parsed ~= nil and parsed.words[1] ~= nil and M.COMMANDS[parsed.words[1]] == true
+  if not parsed then return false end
+  local w = parsed.words
+  return M.COMMANDS[w[1] or ""] == true or (w[1] == "help" and M.COMMANDS[w[2] or ""] == true)
 end
 
 local function option_names()
@@ -515,7 +517,7 @@ local RUN = { plan = cmd_plan, apply = cmd_apply, journal = cmd_journal }
 function M.main(out, ctx)
   local parsed, perr = parse(ctx.argv)
   local cmd = parsed and parsed.words[1]
-  if parsed and parsed.flags.help then
+  if parsed and (parsed.flags.help or cmd == "help") then
     out:print(help_text())
     return 0
   end
