@@ -37,7 +37,6 @@ local function new_counts()
   for _, k in ipairs(COUNTS) do c[k] = 0 end
   return c
 end
-apply.COUNTS = COUNTS
 
 local function header(headers, name)
   if type(headers) ~= "table" then return nil end
@@ -123,9 +122,11 @@ function apply.read_back(steps, systems, opts, known)
       local row = { id = s.id, settled_by = "read_back" }
       if not sys then
         row.outcome, row.message = "unknown", "system " .. name .. " is not configured in this run"
-      elseif s.action == "invite" or not state then
+      elseif s.action == "invite" then
         -- a GET that changes nothing: asking again is harmless
         row.outcome, row.message = "absent", "cannot be read back; asked again if still wanted"
+      elseif not state then
+        row.outcome, row.message = "unknown", name .. " has no read by key to settle it with"
       else
         local record = state.observed[refresh.norm(sys.resource, s.key)]
         if effect_visible(sys, s, record) then

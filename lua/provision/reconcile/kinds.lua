@@ -296,8 +296,4 @@ kinds.json = {
   show = function(v) return (json.encode(v, { sort_keys = true })) or "?" end,
 }
 
-function kinds.get(name)
-  return kinds[name]
-end
-
 return kinds

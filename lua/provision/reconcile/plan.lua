@@ -427,10 +427,4 @@ function plan.compute(roster, systems, opts)
   return out, states
 end
 
--- Totals in a fixed order, for printing.
-function plan.count_line(t)
-  return ("%d to create, %d to update, %d to remove, %d to disable, %d invitations, %d unchanged")
-    :format(t.create, t.update, t.remove, t.disable, t.invite, t.unchanged)
-end
-
 return plan

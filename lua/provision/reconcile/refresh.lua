@@ -206,7 +206,6 @@ local function lookup_value(spec, items)
   end
   return map
 end
-refresh.lookup_value = lookup_value
 
 ---------------------------------------------------------------- run
 
