@@ -175,7 +175,10 @@ function App:process(api, sub, ctx, entry)
     cut = action.kind == "close_after" and "close" or action.kind
   end
   local res = self:serve(api, sub, ctx, entry)
-  if cut then res.fault = cut end
+  if cut then
+    res.fault = cut
+    entry.served = res.status   -- what the service did, though the client may never see it
+  end
   return res
 end
 

@@ -6,21 +6,27 @@ local M = {}
 local Log = {}
 Log.__index = Log
 
-function M.new(cap) return setmetatable({ cap = cap or 10000, entries = {}, seq = 0 }, Log) end
+-- The newest `cap` entries, kept in entries[first..last] so that dropping
+-- the oldest costs nothing however long the log is.
+function M.new(cap) return setmetatable({ cap = cap or 10000, entries = {}, first = 1, last = 0, seq = 0 }, Log) end
 
 function Log:add(e)
   self.seq = self.seq + 1
   e.seq = self.seq
-  local list = self.entries
-  list[#list + 1] = e
-  if #list > self.cap then table.remove(list, 1) end
+  self.last = self.last + 1
+  self.entries[self.last] = e
+  if self.last - self.first + 1 > self.cap then
+    self.entries[self.first] = nil
+    self.first = self.first + 1
+  end
 end
 
-function Log:clear() self.entries = {} end
+function Log:clear() self.entries, self.first, self.last = {}, 1, 0 end
 
 function Log:list(since, api)
   local out = {}
-  for _, e in ipairs(self.entries) do
+  for i = self.first, self.last do
+    local e = self.entries[i]
     if (not since or e.seq > since) and (not api or e.api == api) then out[#out + 1] = e end
   end
   return out

@@ -66,7 +66,7 @@ local function build(fx)
   data.outpost = op
 
   -- Agilicus
-  local ag = { orgs = {}, org_by_key = {}, users = {}, groups = {},
+  local ag = { orgs = {}, org_by_key = {}, users = {}, by_email = {}, groups = {},
                mfa = {}, upstream = {}, service_accounts = {}, user_metadata = {}, user_requests = {} }
   for _, o in ipairs(fx.agilicus_orgs or {}) do
     local org = util.deep_copy(o)
@@ -99,13 +99,16 @@ local function build(fx)
           member_of = { util.deep_copy(dept_groups[gk]) },
           created = since, updated = since + 3600,
         }
+        local le = ag.users[id].email:lower()
+        ag.by_email[le] = ag.by_email[le] or {}
+        ag.by_email[le][id] = true
       end
     end
   end
   data.agilicus = ag
 
   -- Document360
-  local d3 = { users = {}, order = {}, roles = {}, groups = {}, role_by_title = {}, group_by_title = {} }
+  local d3 = { users = {}, order = {}, by_email = {}, roles = {}, groups = {}, role_by_title = {}, group_by_title = {} }
   for _, r in ipairs(fx.d360_roles or {}) do
     local role = { id = ids:next("uuid"), title = r.title, description = r.description,
                    is_system_role = r.system and true or false, role_type = r.type or 0 }
@@ -135,6 +138,7 @@ local function build(fx)
         last_login_at = since + 400 * 86400, is_sso_user = false, invited_by = inviter,
       }
       d3.order[#d3.order + 1] = id
+      d3.by_email[email:lower()] = id
     end
   end
   data.d360 = d3

@@ -1,6 +1,8 @@
 #!/bin/sh
 # make demo: start the sandbox on a free port, onboard a new employee twice
-# (the second run changes nothing), show the audit, stop the sandbox.
+# (the second run changes nothing), show the audit; then reconcile
+# examples/roster.csv: plan (changes pending), apply, plan again (no
+# changes), and the journal; stop the sandbox.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -25,3 +27,19 @@ lua5.4 examples/onboard.lua
 echo
 echo "== examples/audit.lua"
 lua5.4 examples/audit.lua
+echo
+echo "== provision plan examples/roster.csv (the roster against the systems: exit 2, changes pending)"
+journal=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$out"; rm -rf "$journal"' EXIT INT TERM
+code=0
+bin/provision --sandbox plan examples/roster.csv --journal "$journal/journal.sqlite" || code=$?
+[ "$code" = 2 ] || { echo "plan exited $code, expected 2" >&2; exit 1; }
+echo
+echo "== provision apply examples/roster.csv"
+bin/provision --sandbox apply examples/roster.csv --journal "$journal/journal.sqlite"
+echo
+echo "== provision plan examples/roster.csv again (exit 0: no changes)"
+bin/provision --sandbox plan examples/roster.csv --journal "$journal/journal.sqlite"
+echo
+echo "== provision journal"
+bin/provision journal --journal "$journal/journal.sqlite"

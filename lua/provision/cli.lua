@@ -3,6 +3,7 @@
 --   provision apis | API ops | API help OPERATION | help exit-codes
 --   provision API OPERATION [ARGS...] [--name=value...] [--body=JSON|@FILE|-] [--input FILE]
 --   provision completion bash|zsh|fish | doctor | version
+--   provision plan ROSTER | apply [ROSTER] | journal [RUN]   (cli/reconcile.lua)
 --
 -- cli.main(argv, ctx) runs one command and returns its exit code
 -- (cli/exit.lua: 0 ok, 1 rejected, 2 usage, 3 network, 4 authentication,
@@ -41,6 +42,13 @@ cli.commands = {
     summary = "a completion script for your shell" },
   { name = "doctor", module = "provision.cli.doctor", synopsis = "doctor",
     summary = "check configuration, credentials, clock and TLS for each configured API" },
+  -- the reconciler's (cli/reconcile.lua parses its own options)
+  { name = "plan", module = "provision.cli.reconcile", synopsis = "plan ROSTER [--prune] [--systems LIST] ...",
+    summary = "what it takes to make the systems match a roster (exit 0: nothing, 2: changes)", own_options = true },
+  { name = "apply", module = "provision.cli.reconcile", synopsis = "apply [ROSTER] [--prune] [--resume[=RUN]] ...",
+    summary = "make the systems match a roster, journaled; resumes a killed run", own_options = true },
+  { name = "journal", module = "provision.cli.reconcile", synopsis = "journal [RUN]",
+    summary = "the runs of the apply journal, or what one did", own_options = true },
 }
 
 local function command(name)
@@ -58,6 +66,8 @@ local function version_text()
 end
 
 local function dispatch(out, ctx)
+  local first = command(ctx.argv[1] or "")
+  if first and first.own_options then return require(first.module).main(out, ctx) end
   local parsed, perr = args.parse(ctx.argv, nil)
   if not parsed then usage("%s", perr) end
   local flags, words = parsed.flags, parsed.words

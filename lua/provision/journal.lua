@@ -52,6 +52,9 @@
 -- j:latest_unfinished([roster_digest]) -> run row, or nil when there is none:
 --     the newest run still "running" (killed, or alive elsewhere: see its
 --     host and pid) or "interrupted", and not resumed.
+-- j:done_keys(system, action) -> { [key] = true } for every step of that system
+--     and action, in any run, whose newest outcome is "ok" (what the
+--     reconciler remembers of systems it cannot read: DocSpace invitations).
 -- j:runs{ limit = 20, roster_digest = } -> run rows newest first, each with
 --     counts = { total =, unsettled =, ok =, failed =, ... }.
 -- j:run(id) -> run row with steps (ordered by system, key, id; each with its
@@ -67,7 +70,7 @@
 --
 -- Backends: a backend module's open(target, opts) returns a store with
 -- begin_run, write, chain, step_owner, count_unsettled, unsettled,
--- latest_unfinished, runs, run, finish_run, info and close (see
+-- latest_unfinished, done_keys, runs, run, finish_run, info and close (see
 -- provision/journal/sqlite.lua). Everything above the store is shared.
 local errors = require("provision.errors")
 local json = require("provision.json")
@@ -543,6 +546,23 @@ function Journal:unsettled(sel, opts)
   if not rows then return nil, err end
   for _, s in ipairs(rows) do step_view(s) end
   return rows
+end
+
+function Journal:done_keys(system, action)
+  local err = self:usable()
+    or check_text("done_keys", "system", system, 128, true)
+    or check_text("done_keys", "action", action, 32, true, "^%a[%w_%-]*$")
+  if err then return nil, err end
+  for run in pairs(self.open_runs) do   -- this process's own settles count too
+    local ok, ferr = run:flush()
+    if not ok then return nil, ferr end
+  end
+  local rows
+  rows, err = self.store:done_keys(system, action)
+  if not rows then return nil, err end
+  local set = {}
+  for _, r in ipairs(rows) do set[r.key] = true end
+  return set
 end
 
 function Journal:runs(opts)

@@ -1,6 +1,12 @@
 -- Iterators over paged list operations, driven by the operation's `paging`
 -- entry (docs/api-tables.md): cursor (Outpost), keyset on a field
 -- (Agilicus, by email), offset (Document360 skip/take).
+--
+-- paginate.cursor(paging, opts) is the walk without the calls: c.opts are
+-- the options of the next request, c:advance(result) returns that page's
+-- items and moves c.opts on (c.finished once the walk is over). pages()
+-- below drives it with blocking calls; the reconciler drives it through the
+-- bulk engine, one page in flight per listing.
 local errors = require("provision.errors")
 
 local paginate = {}
@@ -17,6 +23,57 @@ local function copy(t)
   local c = {}
   for k, v in pairs(t or {}) do c[k] = v end
   return c
+end
+
+local Cursor = {}
+Cursor.__index = Cursor
+
+-- opts: the caller's options table (copied; never modified).
+function paginate.cursor(paging, opts)
+  local c = setmetatable({ paging = paging, opts = copy(opts), finished = false }, Cursor)
+  if paging.kind == "offset" then
+    c.offset = c.opts[paging.skip] or 0
+    c.page_size = c.opts[paging.take] or paging.page_size
+    c.opts[paging.skip], c.opts[paging.take] = c.offset, c.page_size
+  end
+  c.limit = paging.limit and (c.opts[paging.limit.param] or paging.limit.default)
+  return c
+end
+
+-- The items of one page's result; moves the options on to the next page.
+function Cursor:advance(result)
+  local paging, opts = self.paging, self.opts
+  local items
+  if paging.kind == "offset" then
+    items = type(result) == "table" and result or {}
+    self.offset = self.offset + #items
+    if #items < self.page_size then self.finished = true end
+    opts[paging.skip] = self.offset
+  elseif paging.kind == "keyset" then
+    items = field(result, paging.items) or {}
+    -- Pages stay in ascending order when walking backwards, so the next
+    -- cursor is then the first item's key.
+    local edge = items[opts.search_direction == "backwards" and 1 or #items]
+    -- A short page ends the walk, measured against the limit the server
+    -- says it applied (it may cap the one asked for).
+    local applied = type(result) == "table" and tonumber(result[paging.limit and paging.limit.param or ""])
+      or self.limit
+    if #items == 0 or (applied and #items < applied) or type(edge) ~= "table" or edge[paging.key] == nil
+       or edge[paging.key] == opts[paging.param] then   -- the cursor did not move
+      self.finished = true
+    else
+      opts[paging.param] = edge[paging.key]
+    end
+  else -- cursor
+    items = field(result, paging.items) or {}
+    local cursor = field(result, paging.next.field)
+    if type(cursor) ~= "string" or cursor == "" or #items == 0 or cursor == opts[paging.next.param] then
+      self.finished = true
+    else
+      opts[paging.next.param] = cursor
+    end
+  end
+  return items
 end
 
 -- client:pages(opname, [required...], [options]) -> iterator of (items, info);
@@ -37,52 +94,18 @@ function paginate.pages(client, opname, ...)
   local args = { ... }
   -- the options table follows the required and any positional optional ones
   local np = #entry.positional + require("provision.client").leading_count(entry, n, ...)
-  local opts = copy(args[np + 1])
-  local finished = false
-  local offset = opts[paging.skip or ""] or 0
-  local page_size = paging.kind == "offset" and (opts[paging.take] or paging.page_size)
-  local limit = paging.limit and (opts[paging.limit.param] or paging.limit.default)
+  local c = paginate.cursor(paging, args[np + 1])
+  local failed = false
 
   return function()
-    if finished then return nil end
-    if paging.kind == "offset" then
-      opts[paging.skip], opts[paging.take] = offset, page_size
-    end
-    args[np + 1] = opts
+    if failed or c.finished then return nil end
+    args[np + 1] = copy(c.opts)
     local result, info = client:call(opname, (table.unpack or unpack)(args, 1, math.max(n, np + 1)))
     if result == nil then
-      finished = true
+      failed = true
       return false, info
     end
-    local items
-    if paging.kind == "offset" then
-      items = type(result) == "table" and result or {}
-      offset = offset + #items
-      if #items < page_size then finished = true end
-    elseif paging.kind == "keyset" then
-      items = field(result, paging.items) or {}
-      -- Pages stay in ascending order when walking backwards, so the next
-      -- cursor is then the first item's key.
-      local edge = items[opts.search_direction == "backwards" and 1 or #items]
-      -- A short page ends the walk, measured against the limit the server
-      -- says it applied (it may cap the one asked for).
-      local applied = type(result) == "table" and tonumber(result[paging.limit and paging.limit.param or ""]) or limit
-      if #items == 0 or (applied and #items < applied) or type(edge) ~= "table" or edge[paging.key] == nil
-         or edge[paging.key] == opts[paging.param] then   -- the cursor did not move
-        finished = true
-      else
-        opts[paging.param] = edge[paging.key]
-      end
-    else -- cursor
-      items = field(result, paging.items) or {}
-      local cursor = field(result, paging.next.field)
-      if type(cursor) ~= "string" or cursor == "" or #items == 0 or cursor == opts[paging.next.param] then
-        finished = true
-      else
-        opts[paging.next.param] = cursor
-      end
-    end
-    return items, info
+    return c:advance(result), info
   end
 end
 

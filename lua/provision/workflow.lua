@@ -2,8 +2,14 @@
 -- changes only what differs, and says what it did. Every function returns
 -- `record, action` (action: "created", "updated", "unchanged", "deleted",
 -- "absent") or `nil, err`.
+--
+-- Each is a one-person, one-system run of the reconciler
+-- (provision.reconcile): the record is read by its key, compared field by
+-- field as the API's resource says, and the steps of that plan applied
+-- (without a journal). A field the caller leaves out is not managed.
 local json = require("provision.json")
 local errors = require("provision.errors")
+local reconcile = require("provision.reconcile")
 
 local workflow = {}
 
@@ -30,10 +36,63 @@ local function same_roles(a, b)
   return true
 end
 
-local function roles_body(roles)
-  local out = {}
-  for app, list in pairs(roles or {}) do out[app] = json.array(sorted_copy(list)) end
-  return out
+local WORDS = { create = "created", update = "updated", unchanged = "unchanged", remove = "deleted" }
+
+-- Plans and applies one row (or, with prune, one removal) on one system.
+-- Returns the plan (its steps carry their outcomes) and the record it read.
+local function run_one(system, client, key, row, opts)
+  local popts = { keys = { [system] = { key } }, context = opts.context, lookups = opts.lookups,
+                  prune = opts.prune, max_removals = 1, email = "optional", concurrency = 4 }
+  local rows = row and { row } or {}
+  local p, err = reconcile.plan(rows, { [system] = client }, popts)
+  if not p then return nil, err end
+  local result, aerr = p:apply({ journal = false, concurrency = 4, allow_mass_removal = true })
+  if not result then return nil, aerr end
+  if result.error then return nil, result.error end
+  local sys = p.by_system[system]
+  local record = p.states[system].observed[require("provision.reconcile.refresh").norm(sys.resource, key)]
+  return p, nil, record
+end
+
+-- What one run did: record, action, or nil, err; `again` when a create met
+-- a record someone else made meanwhile (the caller then looks again).
+local function outcome(p, record)
+  local entry = p.systems[1]
+  if #entry.steps == 0 then return true, "absent" end
+  local action, value = "unchanged", record
+  for _, step in ipairs(entry.steps) do
+    if step.action ~= "unchanged" then
+      if step.outcome == "exists" then return nil, nil, true end
+      if step.outcome ~= "ok" then
+        return nil, step.error or errors.new({ kind = "api", operation = step.operation,
+          message = "step " .. step.action .. " ended " .. tostring(step.outcome) })
+      end
+      if step.action == "create" then
+        action, value = "created", step.value
+      elseif step.action == "update" then
+        if action ~= "created" then action = "updated" end
+      elseif step.action == "remove" then
+        action = step.gone and "absent" or "deleted"
+      end
+    end
+  end
+  return value, WORDS[action] or action
+end
+
+local function ensure(system, client, key, row, opts)
+  local p, err, record = run_one(system, client, key, row, opts)
+  if not p then return nil, err end
+  local value, action, again = outcome(p, record)
+  if again then
+    -- created meanwhile by someone else: take theirs, and change what differs
+    p, err, record = run_one(system, client, key, row, opts)
+    if not p then return nil, err end
+    value, action = outcome(p, record)
+    if value == nil and action == nil then
+      return nil, errors.new({ kind = "api", operation = "workflow", message = "the record keeps appearing" })
+    end
+  end
+  return value, action, p, record
 end
 
 ---------------------------------------------------------------- Agilicus
@@ -50,42 +109,28 @@ end
 
 -- person: {email, first_name, last_name, org_id, roles = {app = {role...}}}
 function workflow.ensure_agilicus_user(users, person)
-  local u, err = workflow.find_agilicus_user(users, person.org_id, person.email)
-  if u == nil then return nil, err end
-  local action = "unchanged"
-  if not u then
-    u, err = users:create_user({ email = person.email, first_name = person.first_name,
-                                 last_name = person.last_name, org_id = person.org_id,
-                                 roles = roles_body(person.roles) })
-    if not u then
-      if err.status ~= 409 then return nil, err end
-      -- created meanwhile by someone else: take theirs
-      u, err = workflow.find_agilicus_user(users, person.org_id, person.email)
-      if not u then return nil, err end
-    else
-      action = "created"
+  local row = { email = person.email, first_name = person.first_name, last_name = person.last_name,
+                agilicus_roles = person.roles }
+  local value, action, _, record = ensure("agilicus", users, person.email, row,
+                                          { context = { org_id = person.org_id } })
+  if value == nil then return nil, action end
+  if action == "updated" and type(record) == "table" then
+    if person.roles then record.roles = person.roles end
+    for _, k in ipairs({ "first_name", "last_name" }) do
+      if person[k] ~= nil then record[k] = person[k] end
     end
+    value = record
   end
-  if person.roles and not same_roles(u.roles, person.roles) then
-    local ok, rerr = users:replace_user_role(u.id, { org_id = person.org_id,
-      replace_user_role_request = { roles = roles_body(person.roles) } })
-    if not ok then return nil, rerr end
-    u.roles = person.roles
-    if action == "unchanged" then action = "updated" end
-  end
-  return u, action
+  return value, action
 end
 
 function workflow.remove_agilicus_user(users, org_id, email)
-  local u, err = workflow.find_agilicus_user(users, org_id, email)
-  if u == nil then return nil, err end
-  if not u then return true, "absent" end
-  local ok, derr = users:delete_user(org_id, u.id)
-  if not ok then
-    if derr.status == 404 then return true, "absent" end
-    return nil, derr
-  end
-  return u, "deleted"
+  local p, err, record = run_one("agilicus", users, email, nil, { context = { org_id = org_id }, prune = true })
+  if not p then return nil, err end
+  local value, action = outcome(p, record)
+  if value == nil then return nil, action end
+  if action == "deleted" then return record, "deleted" end
+  return true, "absent"
 end
 
 ---------------------------------------------------------------- Document360
@@ -100,96 +145,63 @@ function workflow.find_portal_role(teams, title)
                            message = "Document360 has no portal role titled '" .. tostring(title) .. "'" })
 end
 
--- Document360 wants the id of an existing account as `invited_by`: the
--- first Owner's, unless the caller names one.
-local function inviter(teams, person)
-  if person.invited_by then return person.invited_by end
-  local first
-  for member, err in teams:each("v2_teams_get") do
-    if not member then return nil, err end
-    first = first or member.user_id
-    if lower(member.portal_role) == "owner" then return member.user_id end
-  end
-  if first then return first end
-  return nil, errors.new({ kind = "not_found", class = "NotFoundError", operation = "workflow.ensure_document360_member",
-                           message = "Document360 has no team account to invite from; give person.invited_by" })
-end
-
 -- person: {email, first_name, last_name, portal_role = "Editor",
 --          invited_by = user id (optional), content_permissions = {...} (optional)}
+-- Document360 wants the id of an existing account as `invited_by`: the
+-- first Owner's, unless the caller names one.
 function workflow.ensure_document360_member(teams, person)
-  local found, err = teams:v2_teams_email_exists_get(person.email)
-  if not found then return nil, err end
-  local role
-  if person.portal_role then
-    role, err = workflow.find_portal_role(teams, person.portal_role)
-    if not role then return nil, err end
+  if type(person.portal_role) ~= "string" then
+    return nil, errors.invalid("workflow.ensure_document360_member", "person.portal_role (a portal role title) is required")
   end
-  if not found.exists then
-    local by, ierr = inviter(teams, person)
-    if not by then return nil, ierr end
-    local created, cerr = teams:v2_teams_post({ add_team_account_customer = {
-      email_id = person.email, first_name = person.first_name, last_name = person.last_name,
-      associated_portal_role_id = role and role.id, invited_by = by,
-      content_permissions = person.content_permissions or json.array(),
-      skip_sso_invitation_email = true } })
-    if not created then return nil, cerr end
+  local row = { email = person.email, first_name = person.first_name, last_name = person.last_name,
+                document360_role = person.portal_role,
+                document360_content_permissions = person.content_permissions or json.array() }
+  local lookups = person.invited_by and { document360 = { inviter = person.invited_by } } or nil
+  local value, action = ensure("document360", teams, person.email, row, { lookups = lookups })
+  if value == nil then
+    if type(action) == "table" and action.class == "RosterError" then
+      -- an unknown role title: the error find_portal_role gives
+      return nil, errors.new({ kind = "not_found", class = "NotFoundError",
+        operation = "workflow.ensure_document360_member",
+        message = "Document360 has no portal role titled '" .. tostring(person.portal_role) .. "'" })
+    end
+    return nil, action
+  end
+  if action == "created" then
+    local created = type(value) == "table" and value or {}
     return { user_id = created.id or created.user_id, email = person.email }, "created"
   end
-  local member, gerr = teams:v2_teams_user_id_get(found.user_id)
-  if not member then return nil, gerr end
-  local current = type(member.portal_role) == "table" and member.portal_role.role_id
-  if role and current ~= role.id then
-    local ok, perr = teams:v2_teams_user_id_portal_put(found.user_id,
-      { edit_portal_role_customer = { associated_portal_role_id = role.id } })
-    if not ok then return nil, perr end
-    return member, "updated"
-  end
-  return member, "unchanged"
+  return value, action
 end
 
 function workflow.remove_document360_member(teams, email)
-  local found, err = teams:v2_teams_email_exists_get(email)
-  if not found then return nil, err end
-  if not found.exists then return true, "absent" end
-  local ok, derr = teams:v2_teams_user_id_delete(found.user_id)
-  if not ok then return nil, derr end
-  return found, "deleted"
+  local p, err, record = run_one("document360", teams, email, nil, { prune = true })
+  if not p then return nil, err end
+  local value, action = outcome(p, record)
+  if value == nil then return nil, action end
+  if action == "deleted" then return record, "deleted" end
+  return true, "absent"
 end
 
 ---------------------------------------------------------------- Outpost
-
-local function same_metadata(a, b)
-  if a == json.null then a = nil end   -- Tenant.metadata is nullable
-  if b == json.null then b = nil end
-  a, b = a or {}, b or {}
-  for k, v in pairs(a) do if b[k] ~= v then return false end end
-  for k, v in pairs(b) do if a[k] ~= v then return false end end
-  return true
-end
 
 -- Looks the tenant up first, so that a re-run with the same metadata
 -- writes nothing; upsert is idempotent anyway.
 -- The older server generation (v0) keeps no metadata: there an existing
 -- tenant is left as it is.
 function workflow.ensure_tenant(tenants, tenant_id, metadata)
-  local t, err = tenants:get({ tenant_id = tenant_id })
-  if not t and err.status ~= 404 then return nil, err end
-  if t and (tenants.generation == "v0" or same_metadata(t.metadata, metadata)) then return t, "unchanged" end
-  local opts = { tenant_id = tenant_id }
-  if tenants.generation ~= "v0" and metadata then opts.params = { metadata = metadata } end
-  local saved, uerr = tenants:upsert(opts)
-  if not saved then return nil, uerr end
-  return saved, t and "updated" or "created"
+  local row = { outpost_tenant = tenant_id, outpost_metadata = metadata }
+  local value, action = ensure("outpost", tenants, tenant_id, row, {})
+  return value, action
 end
 
 function workflow.remove_tenant(tenants, tenant_id)
-  local ok, err = tenants:delete({ tenant_id = tenant_id })
-  if not ok then
-    if err.status == 404 then return true, "absent" end
-    return nil, err
-  end
-  return true, "deleted"
+  local p, err, record = run_one("outpost", tenants, tenant_id, nil, { prune = true })
+  if not p then return nil, err end
+  local value, action = outcome(p, record)
+  if value == nil then return nil, action end
+  if action == "deleted" then return true, "deleted" end
+  return true, "absent"
 end
 
 workflow.same_roles = same_roles

@@ -72,10 +72,32 @@ local function render_user(u)
   return out
 end
 
-local function find_user(ctx, email, org_id, except_id)
+-- Users by lower-cased email (sandbox/state.lua builds it): every write
+-- of a user's email goes through index_add; an entry is checked against the
+-- user on each lookup, so one left behind by a delete or an email change is
+-- skipped (and dropped).
+local function index_add(ctx, u)
+  local by = ag(ctx).by_email
+  local le = util.lower(u.email)
+  if type(le) ~= "string" then return end
+  by[le] = by[le] or {}
+  by[le][u.id] = true
+end
+
+local function candidates(ctx, email)
   local le = util.lower(email)
-  for id, u in pairs(ag(ctx).users) do
-    if id ~= except_id and util.lower(u.email) == le and u.org_id == org_id then return u end
+  local out = {}
+  local ids = type(le) == "string" and ag(ctx).by_email[le]
+  for id in pairs(ids or {}) do
+    local u = ag(ctx).users[id]
+    if u and util.lower(u.email) == le then out[#out + 1] = u else ids[id] = nil end
+  end
+  return out
+end
+
+local function find_user(ctx, email, org_id, except_id)
+  for _, u in ipairs(candidates(ctx, email)) do
+    if u.id ~= except_id and u.org_id == org_id then return u end
   end
 end
 
@@ -101,6 +123,7 @@ local function create_user(ctx)
   u.member_of = u.member_of or {}
   u.created, u.updated = now, now
   ag(ctx).users[u.id] = u
+  index_add(ctx, u)
   return 201, render_user(u)
 end
 
@@ -132,7 +155,13 @@ local function select_users(ctx)
   local prefix = q.prefix_email_search and q.prefix_email_search:lower()
   local terms = qa.search_params
   local rows = {}
-  for _, u in pairs(ag(ctx).users) do
+  -- an exact email narrows the scan to that email's users
+  local pool = ag(ctx).users
+  if q.email and not partial then
+    pool = {}
+    for _, u in ipairs(candidates(ctx, q.email)) do pool[u.id] = u end
+  end
+  for _, u in pairs(pool) do
     local ok = matches_text(u.email, q.email, partial)
       and (not q.org_id or u.org_id == q.org_id)
       and (not q.user_id or u.id == q.user_id)
@@ -166,8 +195,10 @@ local function select_users(ctx)
     end
     if ok then rows[#rows + 1] = u end
   end
+  local keys = {}
+  for _, u in ipairs(rows) do keys[u] = (u.email or ""):lower() end
   table.sort(rows, function(a, b)
-    local ea, eb = (a.email or ""):lower(), (b.email or ""):lower()
+    local ea, eb = keys[a], keys[b]
     if ea ~= eb then return ea < eb end
     return a.id < b.id
   end)
@@ -269,6 +300,7 @@ local function replace_user(ctx)
   u.status = u.status or "active"
   u.roles = u.roles or {}
   u.member_of = u.member_of or {}
+  index_add(ctx, u)
   return 200, render_user(u)
 end
 

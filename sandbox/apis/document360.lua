@@ -84,12 +84,13 @@ local function complete(ctx, u)
   return out
 end
 
+-- Team accounts by lower-cased email (sandbox/state.lua builds it; add and
+-- delete keep it); an entry is checked against the account on lookup.
 local function find_by_email(ctx, email)
   local le = util.lower(email)
-  for _, id in ipairs(d3(ctx).order) do
-    local u = d3(ctx).users[id]
-    if u and util.lower(u.email_id) == le then return u end
-  end
+  local id = type(le) == "string" and d3(ctx).by_email[le]
+  local u = id and d3(ctx).users[id]
+  if u and util.lower(u.email_id) == le then return u end
 end
 
 local function body_object(ctx)
@@ -208,6 +209,7 @@ local function add(ctx)
     is_sso_user = body.is_sso_user == true, invited_by = body.invited_by, last_login_at = nil,
   }
   table.insert(d3(ctx).order, id)
+  d3(ctx).by_email[email:lower()] = id
   return 200, envelope({ result = { id = id } }, true)
 end
 
@@ -220,7 +222,9 @@ end
 local function delete(ctx)
   local id = ctx.params.userId
   if not d3(ctx).users[id] then return fail(400, "User not found", "UserNotFound") end
+  local gone = d3(ctx).users[id]
   d3(ctx).users[id] = nil
+  if gone and gone.email_id then d3(ctx).by_email[gone.email_id:lower()] = nil end
   for i, x in ipairs(d3(ctx).order) do
     if x == id then table.remove(d3(ctx).order, i); break end
   end

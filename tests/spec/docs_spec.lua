@@ -16,6 +16,8 @@
 --                           normalisations: the sandbox's URL is written as the default
 --                           http://127.0.0.1:8090; trailing spaces and trailing blank
 --                           lines are ignored; a line `...` matches any number of lines.
+--                           A command ending in a comment `# exits N` must exit N instead
+--                           (provision plan exits 2 when changes are pending).
 --   skip: REASON            not run (a real host, nginx, a package install, the suite
 --                           itself); counted as skipped.
 --   file NAME               setup: the block is written to NAME in the doc's working
@@ -175,7 +177,8 @@ end
 local function run_shell(plan, ctx)
   for _, c in ipairs(plan.commands) do
     local r = run(c.cmd, block_env(), ctx.dir)
-    assert(r.code == 0, report("`" .. c.cmd .. "` (" .. ctx.name .. ")", r))
+    local want = tonumber(c.cmd:match("#%s*exits%s+(%d+)%s*$")) or 0
+    assert(r.code == want, report("`" .. c.cmd .. "` (" .. ctx.name .. ", expected to exit " .. want .. ")", r))
     if c.expect then
       local actual = normalise(r.out .. r.err, sb.url)
       local expect = {}

@@ -683,6 +683,42 @@ local operations = {
     },
 }
 
+-- The person resource the reconciler (lua/provision/reconcile.lua) works on:
+-- one user per roster row, keyed by email in the organisation the CLI's
+-- settings name (context org_id). Format: docs/reconcile.md "Resources".
+-- replace_user replaces the whole record, so its body is the record as read
+-- with every managed field set to the roster's value ("=merged"); roles go
+-- through replace_user_role as well (the two may run in either order: both
+-- carry the roster's roles).
+local resource = {
+  noun = "user",
+  key = { column = "email", field = "email", case = "insensitive" },
+  context = { org_id = { required = true, what = "the Agilicus organisation id (--org-id, "
+    .. "PROVISION_AGILICUS_ORG_ID, config agilicus.org_id)" } },
+  id = "id",
+  list = { operation = "list_users", args = { { org_id = "=context.org_id", limit = 500 } } },
+  read = { operation = "list_users", args = { { org_id = "=context.org_id", email = "=key", limit = 10 } },
+           items = "users" },
+  fields = {
+    { name = "first_name", column = "first_name", kind = "text", path = "first_name", update = "user" },
+    { name = "last_name", column = "last_name", kind = "text", path = "last_name", update = "user" },
+    { name = "roles", column = "agilicus_roles", kind = "role_map", path = "roles", update = "roles" },
+    { name = "status", column = "agilicus_status", kind = "enum", values = { "active", "disabled" },
+      path = "status", update = "user" },
+  },
+  create = { operation = "create_user", args = { {
+    email = "=key", first_name = "=desired.first_name", last_name = "=desired.last_name",
+    org_id = "=context.org_id", roles = "=desired.roles", status = "=desired.status",
+  } } },
+  updates = {
+    user = { operation = "replace_user", args = { "=observed.id", { user = "=merged" } } },
+    roles = { operation = "replace_user_role", args = { "=observed.id", {
+      org_id = "=context.org_id", replace_user_role_request = { roles = "=desired.roles" } } } },
+  },
+  remove = { operation = "delete_user", args = { "=context.org_id", "=observed.id" }, gone = { status = 404 } },
+  disable = { set = { status = "disabled" } },
+}
+
 return {
   class = "UsersApi",
   api = "agilicus",
@@ -698,4 +734,5 @@ return {
   envelope = "agilicus",
   errors = nil,
   operations = operations,
+  resource = resource,
 }

@@ -88,6 +88,23 @@ local operations = {
   },
 }
 
+-- The reconciler's view (docs/reconcile.md "Resources"): PortalUsersApi can
+-- neither list nor create users, so a roster row with a docspace_invite (an
+-- employee type) gets an invitation link, once: the journal remembers who
+-- was invited. A link holds a key, so it is treated as a secret (printed,
+-- never journaled).
+local resource = {
+  noun = "invitation",
+  key = { column = "email", case = "insensitive" },
+  member = "docspace_invite",
+  cannot_list = "PortalUsersApi can neither list nor create users",
+  fields = {
+    { name = "employee_type", column = "docspace_invite", kind = "enum",
+      enum_of = { operation = "get_invitation_link", param = "employee_type" } },
+  },
+  invite = { operation = "get_invitation_link", args = { "=desired.employee_type" }, secret_result = true },
+}
+
 return {
   class = "PortalUsersApi",
   api = "docspace",
@@ -108,4 +125,5 @@ return {
   envelope = "docspace",
   errors = nil,
   operations = operations,
+  resource = resource,
 }

@@ -141,6 +141,47 @@ local operations = {
     },
 }
 
+-- The person resource the reconciler works on (docs/reconcile.md
+-- "Resources"): a team account for each roster row with a document360_role
+-- (a portal role title). TeamsApi can change an account's portal role but
+-- not its name, so the names are set when the account is made
+-- (create_only). The role title becomes its id through the portal_roles
+-- lookup; invited_by is the first Owner's id (else the first account's).
+local resource = {
+  noun = "team member",
+  key = { column = "email", field = "email_id", case = "insensitive" },
+  member = "document360_role",
+  id = "user_id",
+  list = { operation = "v2_teams_get", args = { { take = 100 } } },
+  read = { operation = "v2_teams_email_exists_get", args = { "=key" }, present = "exists",
+           then_read = { operation = "v2_teams_user_id_get", args = { "=found.user_id" } } },
+  lookups = {
+    portal_roles = { operation = "v2_teams_roles_get", args = {}, where = { role_type = 0 },
+                     key = "title", value = "id", case = "insensitive" },
+    inviter = { from = "list", prefer = { portal_role = "Owner" }, value = "user_id", needed_by = { "create" },
+                missing = "Document360 has no team account to invite from (give invited_by)" },
+  },
+  fields = {
+    { name = "portal_role", column = "document360_role", kind = "text_ci",
+      path = { "portal_role.role_name", "portal_role" }, lookup = "portal_roles", update = "portal" },
+    { name = "first_name", column = "first_name", kind = "text", path = "first_name", create_only = true },
+    { name = "last_name", column = "last_name", kind = "text", path = "last_name", create_only = true },
+    { name = "content_permissions", column = "document360_content_permissions", kind = "json",
+      create_only = true, default = {} },
+  },
+  create = { operation = "v2_teams_post", args = { { add_team_account_customer = {
+    email_id = "=key", first_name = "=desired.first_name", last_name = "=desired.last_name",
+    associated_portal_role_id = "=desired.portal_role", invited_by = "=lookup.inviter",
+    content_permissions = "=desired.content_permissions", skip_sso_invitation_email = true,
+  } } }, created_id = "id" },
+  updates = {
+    portal = { operation = "v2_teams_user_id_portal_put", args = { "=observed.user_id",
+      { edit_portal_role_customer = { associated_portal_role_id = "=desired.portal_role" } } } },
+  },
+  remove = { operation = "v2_teams_user_id_delete", args = { "=observed.user_id" },
+             gone = { status = 400, message = "User not found" } },
+}
+
 return {
   class = "TeamsApi",
   api = "document360",
@@ -163,4 +204,5 @@ return {
   envelope = "document360",
   errors = nil,
   operations = operations,
+  resource = resource,
 }

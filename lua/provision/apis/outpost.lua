@@ -242,6 +242,28 @@ local latest = {
   },
 }
 
+-- The resource the reconciler works on (docs/reconcile.md "Resources"): a
+-- tenant for each roster row with an outpost_tenant, keyed by tenant id,
+-- with the outpost_metadata.* columns as its metadata (the older server
+-- generation keeps none, and has no listing: each tenant is read by id).
+local resource = {
+  noun = "tenant",
+  key = { column = "outpost_tenant", field = "id", case = "exact", pattern = "^[%w][%w._~-]*$" },
+  member = "outpost_tenant",
+  id = "id",
+  list = { operation = "list", args = { { limit = 100 } } },
+  read = { operation = "get", args = { { tenant_id = "=key" } }, absent = { status = 404 } },
+  fields = {
+    { name = "metadata", column_prefix = "outpost_metadata.", kind = "map", path = "metadata",
+      update = "upsert", generations = { "latest" } },
+  },
+  create = { operation = "upsert", args = { { tenant_id = "=key", params = { metadata = "=desired.metadata" } } } },
+  updates = {
+    upsert = { operation = "upsert", args = { { tenant_id = "=key", params = { metadata = "=desired.metadata" } } } },
+  },
+  remove = { operation = "delete", args = { { tenant_id = "=key" } }, gone = { status = 404 } },
+}
+
 return {
   class = "Tenants",
   api = "outpost",
@@ -271,4 +293,5 @@ return {
     },
   },
   operations = latest,
+  resource = resource,
 }

@@ -52,10 +52,21 @@ settings.sandbox_url = sandbox_url
 local plain = {
   url = "string", server = "string", server_variables = "table", generation = "string",
   tenant_id = "string", timeout = "number", connect_timeout = "number", retries = "number",
-  ca_file = "string", insecure = "boolean",
+  ca_file = "string", insecure = "boolean", org_id = "string",
 }
 local plain_order = { "server", "server_variables", "generation", "tenant_id", "timeout",
-                      "connect_timeout", "retries", "ca_file", "insecure" }
+                      "connect_timeout", "retries", "ca_file", "insecure", "org_id" }
+
+-- Settings that describe where the records live rather than how to reach
+-- the API (the reconciler's Agilicus organisation): resolved like the
+-- others, returned in `context`, never passed to a client.
+settings.context_keys = { org_id = true }
+
+-- The sandbox's own organisation (sandbox/fixture.lua), for --sandbox.
+settings.sandbox_context = { agilicus = { org_id = "Nw7kQ2pX9sT4vB8mL1cR3d" } }
+
+-- Config sections that are not an API's (checked by their own commands).
+settings.sections = { reconcile = true }
 
 function settings.env_name(api, key)
   return "PROVISION_" .. api:upper() .. "_" .. key:upper()
@@ -132,7 +143,7 @@ local function env_layer(api, getenv)
   local layer = { values = {}, creds = nil, source = "environment", names = {} }
   local url = getenv(settings.env_name(api, "url"))
   if url and url ~= "" then layer.values.server = url; layer.names.server = settings.env_name(api, "url") end
-  for _, k in ipairs({ "generation", "tenant_id" }) do
+  for _, k in ipairs({ "generation", "tenant_id", "org_id" }) do
     local v = getenv(settings.env_name(api, k))
     if v and v ~= "" then layer.values[k] = v; layer.names[k] = settings.env_name(api, k) end
   end
@@ -180,6 +191,7 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
   if flags.retries then fl.values.retries = flags.retries end
   if flags.ca_file then fl.values.ca_file = flags.ca_file end
   if flags.insecure then fl.values.insecure = true end
+  if flags.org_id then fl.values.org_id = flags.org_id end
   layers[#layers + 1] = fl
   local sandbox_layer
   if flags.sandbox then
@@ -190,6 +202,7 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
       sandbox_layer.creds = { [sc.auth] = (v and v ~= "") and v or sc.default }
       sandbox_layer.creds_source = "--sandbox (" .. ((v and v ~= "") and sc.env or "sandbox default") .. ")"
     end
+    for k, v in pairs(settings.sandbox_context[api] or {}) do sandbox_layer.values[k] = v end
     layers[#layers + 1] = sandbox_layer
   end
   local envl = env_layer(api, getenv)
@@ -209,7 +222,8 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
       cfg_layers[2] = d
     end
     for k in pairs(config) do
-      if k ~= "defaults" and k ~= "profiles" and not settings.credentials[k] and k ~= classname then
+      if k ~= "defaults" and k ~= "profiles" and not settings.credentials[k] and k ~= classname
+         and not settings.sections[k] then
         local known = {}
         for n in pairs(settings.credentials) do known[#known + 1] = n end
         known[#known + 1] = "defaults"
@@ -255,7 +269,11 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
   for _, l in ipairs(layers) do secrets_of(l.creds, secrets) end
   if opts.insecure then opts.verify = false end
   opts.insecure = nil
-  return { opts = opts, sources = sources, secrets = secrets, has_creds = opts.auth ~= nil }
+  local context = {}
+  for k in pairs(settings.context_keys) do
+    context[k], opts[k] = opts[k], nil
+  end
+  return { opts = opts, sources = sources, secrets = secrets, has_creds = opts.auth ~= nil, context = context }
 end
 
 -- The config a profile selects: `profiles = { prod = { agilicus = {...},

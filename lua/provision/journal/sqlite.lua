@@ -472,6 +472,12 @@ function Store:latest_unfinished(roster_digest)
   return self:row("SELECT * FROM runs WHERE " .. where .. " ORDER BY id DESC LIMIT 1")
 end
 
+-- Keys of one system's steps of one action whose newest outcome is "ok".
+function Store:done_keys(system, action)
+  return self:rows(("SELECT DISTINCT s.key AS key FROM steps s WHERE s.system = %s AND s.action = %s AND %s = 'ok'")
+    :format(literal(system), literal(action), LATEST))
+end
+
 -- {run_id = {outcome = n, ..., unsettled = n}} for the given runs.
 local function counts(self, run_ids)
   local out = {}
