@@ -66,8 +66,19 @@ local function version_text()
 end
 
 local function dispatch(out, ctx)
-  local first = command(ctx.argv[1] or "")
-  if first and first.own_options then return require(first.module).main(out, ctx) end
+  -- commands that parse their own options (the reconciler's): looked for
+  -- only when one of their names is among the words
+  for _, c in ipairs(cli.commands) do
+    if c.own_options then
+      for _, a in ipairs(ctx.argv) do
+        if a == c.name then
+          local m = require(c.module)
+          if m.wants(ctx.argv) then return m.main(out, ctx) end
+          break
+        end
+      end
+    end
+  end
   local parsed, perr = args.parse(ctx.argv, nil)
   if not parsed then usage("%s", perr) end
   local flags, words = parsed.flags, parsed.words

@@ -483,7 +483,7 @@ local function compile_op(set_name, op)
     cache = {}
     definitions[set] = cache
   end
-  return { name = p.name, check = compile(entry.body, set, cache) }
+  return { name = p.name, check = compile(entry.body, set, cache), require = p.require }
 end
 
 -- The violations of one value against a compiled check: nil, or a list of
@@ -529,6 +529,17 @@ function validate.body(set_name, op, values, opname)
     v = decoded
   end
   local list, count = run(c.check, c.name, v)
+  -- fields the server requires where the published spec does not say so
+  -- (the API table's body param `require`, docs/api-tables.md)
+  if c.require and type(v) == "table" then
+    for _, field in ipairs(c.require) do
+      if v[field] == nil or v[field] == null then
+        list = list or {}
+        count = (count or 0) + 1
+        if #list < MAX_KEPT then list[#list + 1] = c.name .. "." .. field .. ": required" end
+      end
+    end
+  end
   if list then return invalid(opname, list, count) end
   return nil
 end

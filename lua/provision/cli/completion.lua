@@ -14,6 +14,7 @@
 local core = require("provision.core")
 local args = require("provision.cli.args")
 local catalog = require("provision.cli.catalog")
+local bodyfields = require("provision.cli.bodyfields")
 local output = require("provision.cli.output")
 local util = require("provision.cli.util")
 
@@ -82,6 +83,18 @@ function completion.data(commands)
           opts[#opts + 1] = "--no-" .. p.name
           bools[#bools + 1] = "--" .. p.name
           bools[#bools + 1] = "--no-" .. p.name
+        end
+      end
+      -- the body's fields as flags (cli/bodyfields.lua), with their enum values
+      for _, flag in ipairs(bodyfields.flags(op)) do
+        opts[#opts + 1] = flag
+        local f = bodyfields.lookup(op, flag:sub(3))
+        if f and f.type == "boolean" then
+          bools[#bools + 1] = flag
+        elseif f and f.enum then
+          local vals = {}
+          for i, v in ipairs(f.enum) do vals[i] = tostring(v) end
+          val(key .. " " .. op.name .. " " .. flag, vals)
         end
       end
       d.opts[#d.opts + 1] = { key .. " " .. op.name, words_of(opts) }

@@ -96,7 +96,15 @@ end
 -- The options given, converted; usage errors exit with `code`.
 local function options_of(parsed, code)
   local o = {}
-  for _, opt in ipairs(parsed.options) do
+  -- --rate, --concurrency and --output are also flags of every command
+  -- (cli/args.lua): the parser gives them as flags, not as options
+  local given = {}
+  for _, opt in ipairs(parsed.options) do given[#given + 1] = opt end
+  for _, name in ipairs({ "rate", "concurrency", "output" }) do
+    local v = parsed.flags[name]
+    if v ~= nil then given[#given + 1] = { name = name, value = v, token = "--" .. name } end
+  end
+  for _, opt in ipairs(given) do
     local spec = by_name[(opt.name:gsub("_", "-"))]
     if not spec then
       fail(code, "unknown option %s%s", opt.token, util.did_you_mean("--" .. opt.name, option_names()))
