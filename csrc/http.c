@@ -56,6 +56,7 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SESSION_MT "provision.session"
@@ -127,6 +128,7 @@ struct Session {
   Transfer *pool;         /* idle units (linked through next) */
   int npool, pool_cap;
   int ua_option;          /* a proxy may be used: CURLOPT_USERAGENT too, for its CONNECT */
+  int env_proxy;          /* a proxy variable was set in the environment when the session began */
   char origin[MAX_ORIGIN];   /* "scheme://authority" of the last URL check_url accepted */
   size_t origin_len;
 };
@@ -176,11 +178,16 @@ struct Transfer {
   int o_verify, o_fresh, o_method;
   curl_off_t o_maxfile;
   Buf body, hdr, trl;     /* body, header lines, trailer lines (chunked, HTTP/2): capacity kept */
+  /* The request header lines of the last use: the lines a request shares
+   * with it (the same operation again) keep their nodes. */
+  struct curl_slist *headers;
+  struct curl_slist *o_headers;   /* the list CURLOPT_HTTPHEADER points at */
   char errbuf[CURL_ERROR_SIZE];
   /* Reset for every use from here on (unit_take). */
   Group *group;
   size_t slot;            /* a stream's anchor slot (1-based) */
-  struct curl_slist *headers;
+  struct curl_slist *hlast;   /* prepare: the last line of this request so far */
+  struct curl_slist *hnext;   /* prepare: the next line of the last use's list to compare */
   int state;              /* T_* after prepare */
   int in_multi, done;
   int added;              /* handed to libcurl: it may have sent bytes */
@@ -310,7 +317,11 @@ static int unit_setup(Session *S, Transfer *t) {
   for (i = 0; i < S_COUNT; i++) {
     if (i == S_USER_AGENT && !S->ua_option) continue;   /* sent as a header (prepare) */
     if (S->str[i] != NULL) SET_OK(curl_easy_setopt(e, STR_OPTS[i].opt, S->str[i]));   /* libcurl copies */
-    else if (i == S_CA_PATH) {
+    else if (i == S_PROXY && !S->env_proxy) {
+      /* No proxy given and none in the environment when the session began:
+       * "" saves libcurl looking the variables up again for every transfer. */
+      SET_OK(curl_easy_setopt(e, CURLOPT_PROXY, ""));
+    } else if (i == S_CA_PATH) {
       /* Debian's libcurl has a built-in CA folder, and while one is set it
        * skips its cached CA store: every new TLS connection then re-reads
        * the whole bundle (~20 ms of CPU). The bundle holds the same roots. */
@@ -385,7 +396,6 @@ static void buf_trim(Buf *b, size_t keep) {
  * session's pool, or freed. No Lua call. */
 static void unit_release(Transfer *t) {
   Session *S = t->home;
-  if (t->headers) { curl_slist_free_all(t->headers); t->headers = NULL; }
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
   free(t->eff_url);
@@ -819,7 +829,7 @@ static int l_session(lua_State *L) {
                                        "ALL_PROXY", NULL };
     for (i = 0; env[i] != NULL; i++) {
       const char *v = getenv(env[i]);
-      if (v != NULL && v[0] != '\0') S->ua_option = 1;
+      if (v != NULL && v[0] != '\0') S->ua_option = S->env_proxy = 1;
     }
   }
 
@@ -873,13 +883,45 @@ static int ieq(const char *a, size_t alen, const char *b) {
   return 1;
 }
 
-/* Append "name: value" to t->headers. 0 on allocation failure. No Lua call
- * happens between the malloc and the free. */
+/* The next line of the request's header list: the last use's node when it
+ * holds the same line, else a new one (the rest of the old list goes). 0 on
+ * allocation failure. */
+static int put_line(Transfer *t, const char *line) {
+  struct curl_slist *cur = t->hnext, *nl;
+  if (cur != NULL) {
+    if (strcmp(cur->data, line) == 0) {
+      t->hlast = cur;
+      t->hnext = cur->next;
+      return 1;
+    }
+    if (t->hlast) t->hlast->next = NULL;
+    else t->headers = NULL;
+    curl_slist_free_all(cur);
+    t->hnext = NULL;
+  }
+  nl = curl_slist_append(t->hlast, line);   /* after hlast, or a new list */
+  if (nl == NULL) return 0;
+  if (t->hlast == NULL) t->headers = nl;
+  t->hlast = t->hlast ? t->hlast->next : nl;
+  return 1;
+}
+
+/* The header list ends here: what is left of the last use's goes. */
+static void end_lines(Transfer *t) {
+  if (t->hnext == NULL) return;
+  if (t->hlast) t->hlast->next = NULL;
+  else t->headers = NULL;
+  curl_slist_free_all(t->hnext);
+  t->hnext = NULL;
+}
+
+/* Append "name: value" to the request's header lines. 0 on allocation
+ * failure. No Lua call happens between the malloc and the free. */
 static int add_header_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
-  struct curl_slist *nl;
   char small[256];
   size_t total = nlen + vlen + 3;
   char *line = total <= sizeof small ? small : (char *)malloc(total);
+  int ok;
   if (line == NULL) return 0;
   memcpy(line, name, nlen);
   if (vlen == 0) {
@@ -891,19 +933,14 @@ static int add_header_line(Transfer *t, const char *name, size_t nlen, const cha
     memcpy(line + nlen + 2, value, vlen);
     line[nlen + 2 + vlen] = '\0';
   }
-  nl = curl_slist_append(t->headers, line);
+  ok = put_line(t, line);
   if (line != small) free(line);
-  if (nl == NULL) return 0;
-  t->headers = nl;
-  return 1;
+  return ok;
 }
 
 /* Append a literal line ("Name:" removes a header libcurl would add). */
 static int add_raw_header(Transfer *t, const char *line) {
-  struct curl_slist *nl = curl_slist_append(t->headers, line);
-  if (nl == NULL) return 0;
-  t->headers = nl;
-  return 1;
+  return put_line(t, line);
 }
 
 /* Headers of the caller's that change what the core adds (take_header). */
@@ -1102,6 +1139,8 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
 
   if (lua_type(L, ri) != LUA_TTABLE) return luaL_error(L, "request %d: table expected, got %s", k, luaL_typename(L, ri));
   t->max_body = S->max_body;
+  t->hlast = NULL;
+  t->hnext = t->headers;
   keys = present_keys(L, ri);
 
   if (keys & K_METHOD) lua_getfield(L, ri, "method");
@@ -1203,8 +1242,12 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
     EASY_OK(curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)t->o_fresh));
   }
 
+  end_lines(t);
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));
+  if (t->headers != t->o_headers) {
+    EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));
+    t->o_headers = t->headers;
+  }
   if ((ms = seconds_to_ms(connect_timeout)) != t->o_connect_ms) {
     t->o_connect_ms = ms;
     EASY_OK(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms));
@@ -1285,27 +1328,45 @@ static void push_field_map(lua_State *L, const prv_headers *h) {
   prv_setmetatable(L, HEADERS_MT);
 }
 
-/* The header fields in arrival order as one string "name\0value\0...": what
- * resp.header_list is built from on first use (names and values never hold
- * a NUL: such a line is refused). Written into t->hdr first (C memory, whose
- * raw lines ph no longer needs), then pushed in one allocation. */
-static void push_packed_fields(lua_State *L, Transfer *t) {
-  const prv_headers *h = &t->ph;
-  size_t i, size = 0, o = 0;
-  for (i = 0; i < h->nfields; i++) size += h->fields[i].name.len + h->fields[i].value.len + 2;
-  t->hdr.len = 0;
-  if (!buf_reserve(&t->hdr, size, size, size)) { lua_pushnil(L); return; }
-  for (i = 0; i < h->nfields; i++) {
-    const prv_field *f = &h->fields[i];
-    memcpy(t->hdr.p + o, h->text + f->name.off, f->name.len);
-    o += f->name.len;
-    t->hdr.p[o++] = '\0';
-    memcpy(t->hdr.p + o, h->text + f->value.off, f->value.len);
-    o += f->value.len;
-    t->hdr.p[o++] = '\0';
+#define QUICK_FIELDS 24   /* fields a usual response block has at most (prv_headers_split) */
+#define QUICK_NAME 128    /* longest name the quick path lower-cases on the C stack */
+
+/* The quick path's fields (prv_headers_split) usable here: names short
+ * enough to lower-case on the stack. */
+static int quick_ok(const prv_field *f, int n) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (f[i].name.len > QUICK_NAME) return 0;
+  return 1;
+}
+
+/* headers from the quick path's fields (spans into text, names distinct). */
+static void push_quick_map(lua_State *L, const char *text, const prv_field *f, int n) {
+  char lname[QUICK_NAME];
+  int i;
+  lua_createtable(L, 0, n);
+  for (i = 0; i < n; i++) {
+    size_t j, len = f[i].name.len;
+    const char *nm = text + f[i].name.off;
+    for (j = 0; j < len; j++) {
+      char c = nm[j];
+      lname[j] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    lua_pushlstring(L, lname, len);
+    lua_pushlstring(L, text + f[i].value.off, f[i].value.len);
+    lua_rawset(L, -3);
   }
-  lua_pushlstring(L, t->hdr.p, o);
-  t->hdr.len = 0;
+  prv_setmetatable(L, HEADERS_MT);
+}
+
+/* A parsed header block owned by a userdata, for the rare header_list whose
+ * block the quick path does not take (repeats, folded lines, many fields). */
+#define PARSED_MT "provision.parsed_headers"
+
+static int parsed_gc(lua_State *L) {
+  prv_headers *h = (prv_headers *)lua_touserdata(L, 1);
+  if (h) prv_headers_free(h);
+  return 0;
 }
 
 /* resp.header_list, resp.trailers and resp.trailer_list, built on first use
@@ -1317,25 +1378,38 @@ static int response_index(lua_State *L) {
   k = lua_tolstring(L, 2, &klen);
   lua_settop(L, 2);
   if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
-    size_t n = 0, i, count = 0, at;
+    size_t n = 0;
     const char *p = NULL;
-    int list = 0;
+    prv_field quick[64];
+    int nq, i;
     lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);   /* 3 */
     lua_pushvalue(L, 1);
-    lua_rawget(L, 3);                               /* 4: the packed fields, or nil */
+    lua_rawget(L, 3);                               /* 4: the raw header block, or nil */
     if (lua_type(L, 4) == LUA_TSTRING) p = lua_tolstring(L, 4, &n);   /* on the stack: stays valid */
-    for (i = 0; i < n; i++) count += p[i] == '\0';
-    lua_createtable(L, (int)(count / 2), 0);        /* 5 */
-    list = lua_gettop(L);
-    for (i = 0, at = 1; i < n; at++) {
-      size_t nlen = strlen(p + i), vlen = strlen(p + i + nlen + 1);
-      lua_createtable(L, 2, 0);
-      lua_pushlstring(L, p + i, nlen);
-      lua_rawseti(L, -2, 1);
-      lua_pushlstring(L, p + i + nlen + 1, vlen);
-      lua_rawseti(L, -2, 2);
-      lua_rawseti(L, list, (int)at);
-      i += nlen + vlen + 2;
+    nq = p ? prv_headers_split(p, n, quick, 64) : 0;
+    if (nq >= 0) {
+      lua_createtable(L, nq, 0);
+      for (i = 0; i < nq; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, i + 1);
+      }
+    } else {
+      size_t pos = 0;
+      const char *why = NULL;
+      prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);   /* 5 */
+      memset(h, 0, sizeof *h);
+      if (luaL_newmetatable(L, PARSED_MT)) {
+        lua_pushcfunction(L, parsed_gc);
+        lua_setfield(L, -2, "__gc");
+      }
+      lua_setmetatable(L, -2);
+      if (prv_headers_parse(p, n, h, &pos, &why) == 0) push_field_list(L, h);   /* it parsed before */
+      else lua_newtable(L);
+      prv_headers_free(h);
     }
   } else if (klen == 12 && memcmp(k, "trailer_list", 12) == 0) {
     lua_newtable(L);
@@ -1459,8 +1533,9 @@ static void push_transfer_err(lua_State *L, const Transfer *t, const char *kind,
 static int push_entry(lua_State *L, Transfer *t, int lazy) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind, *why = NULL, *part;
-  int early, sent, rc;
+  int early, sent, rc, nq = -1;
   size_t pos = 0;
+  prv_field quick[QUICK_FIELDS];
   if (t == NULL) { push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0); return 1; }
   if (t->state == T_CLOSED) { push_err(L, "closed", "session is closed", -1, 0); return 1; }
   if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return 1; }
@@ -1520,18 +1595,26 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     return 1;
   }
 
-  /* The header and trailer blocks, parsed in C before any Lua allocation */
-  part = "headers";
-  rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
-  if (rc == 0) {
-    part = "trailers";
-    rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
+  /* The header and trailer blocks, split or parsed in C before any Lua
+   * allocation. The usual block (few fields, each name once, no trailers)
+   * takes the quick path: no copy, no sort. */
+  if (t->trl.len == 0) {
+    nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
+    if (nq > 0 && !quick_ok(quick, nq)) nq = -1;
   }
-  if (rc != 0) {
-    if (rc == -2) snprintf(msg, sizeof msg, "out of memory");
-    else snprintf(msg, sizeof msg, "malformed response %s: %s", part, why);
-    push_transfer_err(L, t, rc == -2 ? "internal" : "protocol", msg, -1, 1);
-    return 1;
+  if (nq < 0) {
+    part = "headers";
+    rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
+    if (rc == 0) {
+      part = "trailers";
+      rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
+    }
+    if (rc != 0) {
+      if (rc == -2) snprintf(msg, sizeof msg, "out of memory");
+      else snprintf(msg, sizeof msg, "malformed response %s: %s", part, why);
+      push_transfer_err(L, t, rc == -2 ? "internal" : "protocol", msg, -1, 1);
+      return 1;
+    }
   }
 
   lua_createtable(L, 0, 8);
@@ -1549,18 +1632,19 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
   lua_setfield(L, -2, "url");
   lua_pushlstring(L, t->body.p ? t->body.p : "", t->body.len);
   lua_setfield(L, -2, "body");
-  push_field_map(L, &t->ph);
+  if (nq >= 0) push_quick_map(L, t->hdr.p, quick, nq);
+  else push_field_map(L, &t->ph);
   lua_setfield(L, -2, "headers");
-  if (t->pt.nfields > 0) {   /* trailers are rare: built at once when present */
+  if (nq < 0 && t->pt.nfields > 0) {   /* trailers are rare: built at once when present */
     push_field_list(L, &t->pt);
     lua_setfield(L, -2, "trailer_list");
     push_field_map(L, &t->pt);
     lua_setfield(L, -2, "trailers");
   }
-  if (t->ph.nfields > 0) {
+  if (nq > 0 || (nq < 0 && t->ph.nfields > 0)) {
     lua_pushvalue(L, -1);
-    push_packed_fields(L, t);
-    lua_rawset(L, lazy);     /* header_list is built from it when first read */
+    lua_pushlstring(L, t->hdr.p, t->hdr.len);
+    lua_rawset(L, lazy);     /* header_list is built from the raw block when first read */
   }
   prv_setmetatable(L, RESPONSE_MT);
   prv_headers_free(&t->ph);
@@ -2122,6 +2206,130 @@ static int stream_poll(lua_State *L) {
   return 1;
 }
 
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What stream:request's protected part tells the caller. */
+typedef struct {
+  Stream *St;
+  Transfer *t;
+  double wait;
+  int answered, failed;
+} StreamCall;
+
+/* Protected part of request(): 1 = the request, 2 = the StreamCall (light
+ * userdata). Pushes the answer, or false when it is still running. */
+static int stream_request_p(lua_State *L) {
+  StreamCall *c = (StreamCall *)lua_touserdata(L, 2);
+  Stream *St = c->St;
+  Session *S = St->S;
+  Transfer *t = c->t;
+  int anchor;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);
+  anchor = lua_gettop(L);
+  if (prepare(L, S, t, 1, 1) == T_READY) {   /* its method, URL and body above the anchor */
+    if (!lua_isnil(L, anchor + 3)) {
+      lua_pushvalue(L, anchor + 3);
+      lua_rawseti(L, anchor, (int)(2 * t->slot));   /* libcurl does not copy POSTFIELDS */
+    }
+    /* reading the request may have run Lua code that closed the session */
+    if (S->closed) t->state = T_CLOSED;
+    else unit_attach(S, &St->g, t);
+  }
+  if (t->in_multi) {
+    double deadline = mono_now() + c->wait;
+    for (;;) {
+      double left = deadline - mono_now();
+      if (t->done || left <= 0 || St->g.S == NULL) break;
+      group_drive(&St->g, seconds_to_ms(left));
+    }
+  }
+  if (t->in_multi) {
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, anchor, (int)(2 * t->slot - 1));   /* its tag for poll */
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (t->done) {   /* ended in the multi handle: out of the queue of ended units */
+    Transfer **pp = &St->done_head, *prev = NULL;
+    while (*pp != NULL && *pp != t) { prev = *pp; pp = &(*pp)->next; }
+    if (*pp == t) {
+      *pp = t->next;
+      if (St->done_tail == t) St->done_tail = prev;
+      t->next = NULL;
+    }
+  }
+  c->answered = 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  c->failed = push_entry(L, t, lua_gettop(L));
+  return 1;
+}
+
+/* stream:request(req, wait) -> resp | nil, err | false. The request runs in
+ * the stream; when it ends within `wait` seconds its answer comes back as
+ * session:request's would, else false: it goes on, and a later poll hands
+ * it back with the tag true. A wrong type raises. */
+static int stream_request(lua_State *L) {
+  Stream *St = check_stream(L);
+  Session *S;
+  StreamCall c;
+  size_t slot;
+  int rc;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&c, 0, sizeof c);
+  c.wait = opt_timeout(L, 3);
+  lua_settop(L, 2);
+  if (St->released) return stream_closed(L);
+  if (St->busy) return stream_busy(L);
+  if (!slot_room(St)) return luaL_error(L, "out of memory");
+  S = St->S;
+  if (S->closed) return push_closed(L);
+  c.St = St;
+  c.t = unit_take(S);
+  if (c.t == NULL) {
+    lua_pushnil(L);
+    push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0);
+    return 2;
+  }
+  slot = slot_take(St);
+  St->slots[slot - 1] = c.t;   /* the stream owns it from here */
+  c.t->slot = slot;
+  c.t->group = &St->g;
+  St->held++;
+  St->busy = 1;
+  lua_pushcfunction(L, stream_request_p);
+  lua_pushvalue(L, 2);
+  lua_pushlightuserdata(L, &c);
+  rc = lua_pcall(L, 2, 1, 0);                    /* 3: the answer, false, or the error */
+  St->busy = 0;
+  if (rc != LUA_OK || c.answered) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);
+    if (c.t->in_multi) transfer_stop(S, c.t, STOP_ABORTED);   /* an error struck while it ran */
+    if (St->slots[slot - 1] == c.t) {
+      /* not yet handed back: drop it (a finalizer's session close may have queued it) */
+      Transfer **pp = &St->done_head, *prev = NULL;
+      while (*pp != NULL && *pp != c.t) { prev = *pp; pp = &(*pp)->next; }
+      if (*pp == c.t) {
+        *pp = c.t->next;
+        if (St->done_tail == c.t) St->done_tail = prev;
+      }
+      stream_drop(L, St, c.t, lua_gettop(L));
+    }
+    lua_settop(L, 3);
+  }
+  if (St->close_requested) stream_close(L, St);
+  if (rc != LUA_OK) return lua_error(L);
+  if (c.answered && c.failed) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return 1;
+}
+
 /* stream:inflight() -> requests added and not yet handed back by poll */
 static int stream_inflight(lua_State *L) {
   Stream *St = check_stream(L);
@@ -2175,6 +2383,7 @@ void prv_open_http(lua_State *L) {
   };
   static const luaL_Reg stream_methods[] = {
     { "add", stream_add },             { "poll", stream_poll },
+    { "request", stream_request },
     { "inflight", stream_inflight },   { "wait_info", stream_wait_info },
     { "close", stream_close_m },       { NULL, NULL },
   };

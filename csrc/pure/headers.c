@@ -173,3 +173,44 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
   h->text_len = o;
   return 0;
 }
+
+static int same_name(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+int prv_headers_split(const char *in, size_t n, prv_field *out, size_t max) {
+  size_t i = 0, k = 0, j;
+  while (i < n) {
+    const char *p = in + i, *eol = (const char *)memchr(p, '\n', n - i), *colon;
+    size_t len = eol ? (size_t)(eol - p) : n - i, next = i + len + (eol ? 1 : 0);
+    size_t s, e;
+    if (eol && len > 0 && p[len - 1] == '\r') len--;  /* a CR ends a line only before its LF */
+    if (len == 0) { i = next; continue; }
+    if (is_ows(p[0]) || k == max) return -1;
+    if (memchr(p, '\r', len) || memchr(p, '\0', len)) return -1;
+    colon = (const char *)memchr(p, ':', len);
+    if (colon == NULL) return -1;
+    s = 0; e = (size_t)(colon - p);
+    while (e > s && is_ows(p[e - 1])) e--;
+    if (e == s) return -1;
+    out[k].name.off = i;
+    out[k].name.len = e;
+    for (j = 0; j < k; j++)
+      if (out[j].name.len == e && same_name(in + out[j].name.off, p, e)) return -1;
+    s = (size_t)(colon - p) + 1; e = len;
+    while (s < e && is_ows(p[s])) s++;
+    while (e > s && is_ows(p[e - 1])) e--;
+    out[k].value.off = i + s;
+    out[k].value.len = e - s;
+    k++;
+    i = next;
+  }
+  return (int)k;
+}

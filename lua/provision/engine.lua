@@ -468,6 +468,13 @@ function engine.run(next_job, opts)
   return run.results, s
 end
 
+-- engine.call's waits: false when the job's deadline would pass first.
+local function call_wait(job, clock, sleep, seconds)
+  if job.deadline_at and clock() + seconds >= job.deadline_at then return false end
+  if seconds > 0 then sleep(seconds) end
+  return true
+end
+
 -- A run of one without a stream: the same decisions, with blocking waits
 -- (transport:send and transport.sleep). Returns value, info or nil, err.
 function engine.call(job)
@@ -476,11 +483,6 @@ function engine.call(job)
   local clock, sleep = transport.now, transport.sleep
   job.started = job.started or clock()
   if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
-  local function wait(seconds)
-    if job.deadline_at and clock() + seconds >= job.deadline_at then return false end
-    if seconds > 0 then sleep(seconds) end
-    return true
-  end
   while true do
     local now = clock()
     if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end
@@ -488,7 +490,7 @@ function engine.call(job)
     local pause = lim:reserve(now)
     if pause > 0 then
       if pause > job.policy.max_retry_after then return client:throttled_error(job, pause) end
-      if not wait(pause) then return client:deadline_error(job) end
+      if not call_wait(job, clock, sleep, pause) then return client:deadline_error(job) end
     else
       local req, err = client:attempt_request(job)
       if not req then
@@ -508,15 +510,15 @@ function engine.call(job)
       client:log_attempt(job, req, resp, now)
       local step, delay = client:next_step(job, req, resp, retry_after)
       if step == "again" then
-        if not wait(delay) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, delay) then return client:deadline_error(job) end
       elseif step == "settle" then
         local child, rerr = begin_read_back(job, resp)
         if not child then return nil, rerr end
-        if not wait(delay or 0) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, delay or 0) then return client:deadline_error(job) end
         local what, a, b = after_read_back(job, engine.call(child))
         if what == "found" then return a, b end
         if what == "failed" then return nil, a end
-        if not wait(a) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, a) then return client:deadline_error(job) end
       else
         return client:finish(job, resp)
       end

@@ -39,9 +39,11 @@ end
 local STEP = 0.25
 
 -- send() runs on one long-lived stream of the session (session:stream()):
--- add each request, poll in STEP steps until all have come back. A stream
--- still holding requests when send() begins was left by a send that an
--- error interrupted (Ctrl-C between two steps): it is closed, with them.
+-- one request is stream:request'ed (its answer comes back from that call
+-- when it ends within a step), several are added and polled; either way in
+-- STEP steps until all have come back. A stream still holding requests when
+-- send() begins was left by a send that an error interrupted (Ctrl-C
+-- between two steps): it is closed, with them.
 function Curl:send(requests)
   local n = #requests
   local s = self.sender
@@ -52,8 +54,16 @@ function Curl:send(requests)
     if not s then return all_failed(requests, err) end
     self.sender = s
   end
-  for i = 1, n do s:add(requests[i], i) end
   local out, got = {}, 0
+  if n == 1 then
+    local r, e = s:request(requests[1], STEP)
+    if r ~= false then
+      out[1] = r or e
+      return out
+    end
+  else
+    for i = 1, n do s:add(requests[i], i) end
+  end
   while got < n do
     local ended, perr = s:poll(STEP)
     if not ended then   -- the stream was closed meanwhile (the transport's close)
@@ -61,7 +71,8 @@ function Curl:send(requests)
       return out
     end
     for j = 1, #ended, 2 do
-      out[ended[j]] = ended[j + 1]
+      local tag = ended[j]
+      out[tag == true and 1 or tag] = ended[j + 1]
       got = got + 1
     end
   end
