@@ -1138,6 +1138,8 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
   CURL *e = t->easy;
 
   if (lua_type(L, ri) != LUA_TTABLE) return luaL_error(L, "request %d: table expected, got %s", k, luaL_typename(L, ri));
+  /* method, url, body, the string overrides and the headers' walk stay on the stack */
+  if (!lua_checkstack(L, 3 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
   t->max_body = S->max_body;
   t->hlast = NULL;
   t->hnext = t->headers;

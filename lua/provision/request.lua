@@ -167,23 +167,28 @@ local function build_any(op, values, base, opname)
   }
 end
 
--- Operations whose parameters all go in the path (get, delete, ...) are
--- compiled once: the path cut at its placeholders, and the Accept header
--- list. A call then only checks and encodes its values and joins the pieces;
--- anything unusual (a value that is not a plain string, an enum, an empty or
--- dot segment, a missing value) goes through build_any, which gives the
--- same request or the same error.
+-- Operations are compiled once: the path cut at its placeholders, and the
+-- Accept header list. A call that gives only path parameters (get, delete,
+-- ...; query, header and body parameters absent) then only checks and
+-- encodes its values and joins the pieces; anything else (another
+-- parameter given, a value that is not a plain string, an enum, an empty or
+-- dot segment, a missing value) goes through build_any, which gives the same
+-- request or the same error.
 local plans = setmetatable({}, { __mode = "k" })
 local NOT_SIMPLE = {}
 
 local function compile(op)
   local path = op.path
-  local pieces, slots = {}, {}
+  local pieces, slots, others = {}, {}, {}
   local by_wire = {}
   for _, p in ipairs(op.params) do
-    if p["in"] ~= "path" or (p.type or "string") ~= "string" or p.enum or p.enum_numbers then return NOT_SIMPLE end
-    if by_wire[p.wire or p.name] then return NOT_SIMPLE end
-    by_wire[p.wire or p.name] = p
+    if p["in"] ~= "path" then
+      others[#others + 1] = p   -- the fast path only when absent (and optional)
+    else
+      if (p.type or "string") ~= "string" or p.enum or p.enum_numbers then return NOT_SIMPLE end
+      if by_wire[p.wire or p.name] then return NOT_SIMPLE end
+      by_wire[p.wire or p.name] = p
+    end
   end
   local pos = 1
   while true do
@@ -203,7 +208,7 @@ local function compile(op)
   end
   -- read-only: shared by every request of the operation
   local headers = { { "Accept", op.accept or "application/json" } }
-  return { pieces = pieces, slots = slots, tail = tail, headers = headers, n = #pieces }
+  return { pieces = pieces, slots = slots, tail = tail, headers = headers, n = #pieces, others = others }
 end
 
 local function trim_base(base)
@@ -223,7 +228,13 @@ function request.build(op, values, base, opname)
     plans[op] = plan
   end
   if plan == NOT_SIMPLE then return build_any(op, values, base, opname) end
-  local pieces, slots, path = plan.pieces, plan.slots, nil
+  local others = plan.others
+  for i = 1, #others do
+    local p = others[i]
+    if values[p.name] ~= nil or p.required or p.spec_required then return build_any(op, values, base, opname) end
+  end
+  local pieces, slots = plan.pieces, plan.slots
+  local path
   if plan.n == 1 then
     local v = values[slots[1].name]
     if type(v) ~= "string" or v == "" or v == "." or v == ".." then return build_any(op, values, base, opname) end

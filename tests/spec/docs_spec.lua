@@ -451,8 +451,9 @@ describe("README set-up", function()
     local readme = assert(slurp(ROOT .. "/README.md"))
     local deps = assert(slurp(ROOT .. "/scripts/deps.sh"))
     local names = {}
-    for list in deps:gmatch('want="([^"]*)"') do
-      for p in list:gmatch("[%w][%w.+-]*") do if p ~= "want" then names[#names + 1] = p end end
+    -- every NAME="..." list; $want, $fuzz are references to other lists, not packages
+    for list in deps:gmatch('%f[%w]%w+="([^"]*)"') do
+      for p in (" " .. list):gmatch("[^$%w.+-]([%w][%w.+-]*)") do names[#names + 1] = p end
     end
     assert.is_true(#names >= 20, "found the package lists of scripts/deps.sh")
     local missing = {}

@@ -94,7 +94,7 @@ function Curl:stream()
   return require("provision.transport.curl_stream").new(self.session, { sleep = Curl.sleep, max_step = STEP })
 end
 
-function Curl.now() return core.now() end
+Curl.now = core.now
 function Curl.sleep(s)
   if not (type(s) == "number" and s > 0) then return end
   local deadline = core.now() + s
