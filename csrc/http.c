@@ -1657,7 +1657,7 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
 /* ---- batches ------------------------------------------------------------- */
 
 /* The one idempotent closer of a batch (__gc, __close, close(), and the end
- * of request()/perform()): takes its unfinished transfers out of the multi
+ * of perform()): takes its unfinished transfers out of the multi
  * handle if the session is still open, gives its units back, drops the
  * registry reference. */
 static void batch_close(lua_State *L, Batch *B) {
