@@ -42,7 +42,8 @@ fuzz: deps-fuzz
 	@sh scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 bench: build
-	@for b in bench/*.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
+	@sh scripts/deps.sh bench
+	@for b in bench/*_bench.lua; do echo "== $$b"; $(LUA) $$b || exit 1; done
 
 # Curated code changes (scripts/mutations.lua), each of which a named spec must catch.
 mutate:

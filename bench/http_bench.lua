@@ -1,13 +1,23 @@
--- HTTP engine benchmark: provision.core against a real nginx (tests/support/
--- nginx.lua) on 127.0.0.1, side by side in one run. Prints figures only
--- (never asserts on time); a wrong status or a transport error aborts, since
--- the figures would then be meaningless.
---   lua5.4 bench/http_bench.lua [N]      (N sequential requests per client, default 5000)
+-- HTTP engine benchmark: provision.core and the client against a real nginx
+-- (tests/support/nginx.lua) on 127.0.0.1, beside plain libcurl in C
+-- (bench/raw_curl.c), in one run. Prints figures only (never asserts on
+-- time); a wrong status or a transport error aborts, since the figures would
+-- then be meaningless.
+--   lua5.4 bench/http_bench.lua [N]   (N calls per row of (r), default 20000;
+--                                      the other sections use N/4)
 -- Finds provision/core.so through LUA_CPATH (the Makefile sets it) or
 -- PROVISION_BUILD=<build dir>; the Lua modules are found from this file's folder.
 --
 -- What runs (see bench/README.md for how to read the figures):
---   memory  VmHWM/VmRSS of this process after 100 and after 10,100 kept-alive requests
+--   (r)     side by side with raw libcurl (bench/raw_curl.c, built here with cc):
+--           sequential keep-alive GET /tenants/t1 pinned to CPU 0 and unpinned
+--           (raw, core session:request, Tenants:get), 32 in flight (raw multi
+--           loop, core stream, client:all in batches of 32, client:bulk), and
+--           the 50 KB tenant list (raw + cJSON, core + provision.json,
+--           Tenants:list); ratios to raw per row, the issue's goals checked
+--   memory  VmHWM/VmRSS and the Lua heap over 100,000 client calls after warm-up
+--   (s)     per-stage breakdown of one call (os.clock of each step alone), and
+--           instruction counts per call under callgrind when valgrind is there
 --   (a)     sequential GET /small.json, client and nginx pinned to CPU 0 (taskset):
 --           provision keep-alive, provision new session per request, LuaSocket
 --           socket.http (new connection per request), curl CLI (process spawn)
@@ -26,13 +36,18 @@ local common = require("bench.common").setup(ROOT)
 local core = require "provision.core"
 local provision = require "provision"
 local nginx = require "support.nginx"
+local raw = require "bench.raw"
+local stages = require "bench.stages"
 local ok_http, http = pcall(require, "socket.http")
 
-local N = tonumber(arg and arg[1]) or 5000
+local N_RATIO = tonumber(arg and arg[1]) or 20000   -- rows of (r)
+local N = math.max(1000, N_RATIO // 4)               -- rows of (a) to (d)
+local N_LIST = math.max(100, N_RATIO // 10)          -- 50 KB list rows
 local N_SPAWN = math.min(200, N)           -- curl CLI runs
 local N_HANDSHAKE = math.max(50, N // 10)  -- TLS new session per request
-local N_MEM = 10000
+local N_MEM = 100000                       -- client calls of the memory section
 local N_BUNDLE = math.max(10, N // 100)    -- TLS new session per request, system-size trust store
+local N_CALLGRIND = 1000                   -- calls per stage under callgrind
 
 -- process facts -----------------------------------------------------------------
 
@@ -80,7 +95,8 @@ local function unpin() set_affinity(ALL_CPUS) end
 -- A group of clients is measured in ROUNDS interleaved rounds (A B C, A B C,
 -- ...), so slow drift of the VM hits all alike; each client's figure is its
 -- median round (by wall time). fn(n) makes n requests. Client CPU is
--- os.clock() of this process, plus extra_cpu() (the curl CLI children).
+-- os.clock() of this process, plus extra_cpu() (the curl CLI children); a
+-- fn that runs a child which times itself (raw_curl) returns its figures.
 local ROUNDS = 3
 local function run_group(specs)
   local samples = {}
@@ -91,11 +107,12 @@ local function run_group(specs)
         collectgarbage("step", 0)   -- see README: re-arms Lua 5.4.4's pacing after a full collect
         local x0 = sp.extra_cpu and sp.extra_cpu() or 0
         local w0, c0 = core.now(), os.clock()
-        sp.fn(sp.n)
+        local own = sp.fn(sp.n)   -- a child that timed itself returns {wall =, cpu =}
         local w1, c1 = core.now(), os.clock()
         local x1 = sp.extra_cpu and sp.extra_cpu() or 0
         samples[i] = samples[i] or {}
-        table.insert(samples[i], { wall = w1 - w0, cpu = (c1 - c0) + (x1 - x0) })
+        if type(own) == "table" then table.insert(samples[i], { wall = own.wall, cpu = own.cpu })
+        else table.insert(samples[i], { wall = w1 - w0, cpu = (c1 - c0) + (x1 - x0) }) end
       end
     end
   end
@@ -129,56 +146,172 @@ end
 
 -- the server --------------------------------------------------------------------
 
-local USER_JSON = '{"id":"u","email":"ada@example.com","first_name":"Ada","last_name":"Lovelace",'
-  .. '"org_id":"o1","type":"user","status":"active","created":"2024-01-02T12:00:00Z",'
-  .. '"roles":{"o1":["admin","viewer"]},"member_of":[{"id":"g1","name":"Engineering"}],'
-  .. '"external_id":null,"enabled":true,"cascade":false}'
-
--- A JSON user at /users/<id>: added to the helper's config, then a reload
--- (SIGHUP to the master), polled until the new worker answers.
-local function add_user_location()
-  local conf_path = srv.dir .. "/nginx.conf"
-  local conf = assert(read(conf_path))
-  local loc = "    location ^~ /users/ { default_type application/json; return 200 '"
-    .. USER_JSON .. "'; }\n"
-    .. "    location = /tls-reused { default_type text/plain; return 200 \"$ssl_session_reused\"; }\n"
-    .. "    location = /echo {"
-  local new, n = conf:gsub("    location = /echo {", function() return loc end, 1)
-  assert(n == 1, "nginx.conf layout changed: no /echo location to anchor on")
-  -- A server-side TLS session cache, so that a new connection can resume
-  -- (the helper's nginx has none, and libcurl 7.88 with TLS 1.2 does not use
-  -- tickets: without it every connection is a full handshake).
-  new, n = new:gsub("\n    root ", "\n    ssl_session_cache shared:BENCH:1m;\n    root ", 1)
-  assert(n == 1, "nginx.conf layout changed: no root line to anchor on")
-  local f = assert(io.open(conf_path, "w"))
-  f:write(new)
-  f:close()
-  assert(os.execute("kill -HUP " .. srv.pid))
-  local t0 = core.now()
-  while core.now() - t0 < 10 do
-    local s = core.session()
-    local r = s:request({ url = srv:url("/users/u") })
-    s:close()
-    if r and r.status == 200 and r.body == USER_JSON then return end
-    core.sleep(0.05)
-  end
-  error("nginx did not pick up the /users/ location:\n" .. (read(srv.dir .. "/error.log") or ""))
-end
-
+local USER_JSON = common.USER_JSON
 srv = nginx.start()
 collectgarbage("collect")
 collectgarbage("step", 0)
 local ok, err = pcall(function()
-  add_user_location()
+  local LIST_JSON = common.add_locations(srv)
   local URL = srv:url("/small.json")
   local TLS_URL = srv:url("/small.json", true)
   local ka = assert(core.session())
   local get = { url = URL }
 
-  io.write(string.format("provision %s, %s, nginx %s, N = %d\n", provision.version, ALL_CPUS ~= "0" and
-    ("CPUs " .. ALL_CPUS) or "1 CPU", (io.popen("nginx -v 2>&1"):read("l") or "?"):match("[%d.]+$") or "?", N))
+  io.write(string.format("provision %s, libcurl %s, %s, nginx %s, N = %d (rows of (r)), %d (other sections)\n",
+    provision.version, (io.popen("curl-config --version 2>/dev/null"):read("l") or "?"):match("[%d.]+") or "?",
+    ALL_CPUS ~= "0" and ("CPUs " .. ALL_CPUS) or "1 CPU",
+    (io.popen("nginx -v 2>&1"):read("l") or "?"):match("[%d.]+$") or "?", N_RATIO, N))
   if not HAVE_TASKSET then io.write("taskset not found: the 'pinned' runs are NOT pinned\n") end
-  io.write("figures: wall time per request; client CPU = os.clock() of this process (+ children for curl CLI)\n\n")
+  io.write("figures: wall time per request; client CPU = os.clock() of this process (+ children for curl CLI;\n"
+    .. "         raw_curl times its own loop with getrusage)\n\n")
+
+  -- (r) side by side with raw libcurl ----------------------------------------
+  local exe, cjson = raw.build(ROOT, srv.dir)
+  local TENANT_URL, LIST_URL = srv:url("/tenants/t1"), srv:url("/tenants")
+  local TOKEN = stages.TOKEN
+  -- the request provision sends for Tenants:get, header for header (its
+  -- default User-Agent is provision/<core version> libcurl/<version>)
+  local ua = "provision/" .. core.version .. " libcurl/"
+    .. ((io.popen("curl-config --version 2>/dev/null"):read("l") or ""):match("[%d.]+") or "?")
+  local HEADERS = { "Accept: application/json", "Authorization: Bearer " .. TOKEN, "User-Agent: " .. ua }
+  local treq = { method = "GET", url = TENANT_URL, headers = { { "Accept", "application/json" },
+                                                               { "Authorization", "Bearer " .. TOKEN } } }
+  local lreq = { method = "GET", url = LIST_URL, headers = treq.headers }
+  local tenants = assert(provision.Tenants({ server = srv.base, auth = { bearer = TOKEN }, max_connections = 32 }))
+  local rs = assert(core.session({ max_connections = 32 }))
+  for _ = 1, 200 do
+    check(rs:request(treq))
+    assert(tenants:get("t1"))
+  end
+  assert(assert(rs:request(treq)).body == common.TENANT_JSON, "the core got another body")
+  local function raw_row(name, mode, url, n, k)
+    return { name = name, n = n, fn = function()
+      return raw.run(exe, mode, url, n, k, HEADERS)
+    end }
+  end
+  local function seq_rows(tag)
+    local rows = {}
+    if exe then rows[#rows + 1] = raw_row("raw libcurl, one easy handle (C)" .. tag, "seq", TENANT_URL, N_RATIO) end
+    rows[#rows + 1] = { name = "core session:request" .. tag, n = N_RATIO, fn = function(n)
+        for _ = 1, n do check(rs:request(treq)) end
+      end }
+    rows[#rows + 1] = { name = "Tenants:get(\"t1\"), full call" .. tag, n = N_RATIO, fn = function(n)
+        for _ = 1, n do
+          local v, e = tenants:get("t1")
+          if not v then error(tostring(e)) end
+        end
+      end }
+    return rows
+  end
+  -- ratio to raw: raw's time divided by the row's (1 = as fast as raw)
+  local function report_raw(title, rows)
+    local base = exe and rows[1] or nil
+    io.write(title, "\n")
+    io.write(string.format("  %-44s %6s %8s %8s %9s %8s %8s\n", "client", "n", "req/s", "us/req", "cpu us/req",
+      "x raw", "cpu x raw"))
+    for _, r in ipairs(rows) do
+      io.write(string.format("  %-44s %6d %8.0f %8.1f %9.1f %8s %8s\n", r.name, r.n, r.rps, r.us, r.cpu_us,
+        base and string.format("%.2f", base.us / r.us) or "-",
+        base and string.format("%.2f", base.cpu_us / r.cpu_us) or "-"))
+    end
+    io.write(string.format("  (median of %d interleaved rounds; x raw = raw's time / the row's: 1.00 = as fast as raw)\n",
+      ROUNDS))
+    return rows
+  end
+  local goals = {}
+  local function goal(what, rows, i, want)
+    if not (exe and rows[1]) then
+      goals[#goals + 1] = ("  %-58s   n/a (no raw libcurl: %s)"):format(what, tostring(cjson))
+      return
+    end
+    local w, c = rows[1].us / rows[i].us, rows[1].cpu_us / rows[i].cpu_us
+    goals[#goals + 1] = ("  %-58s >= %.2f: %.2f by time, %.2f by CPU  %s"):format(what, want, w, c,
+      (w >= want or c >= want) and "met" or "NOT met")
+  end
+
+  if not exe then io.write("(r) raw libcurl rows skipped: ", cjson, "\n") end
+  pin()
+  local r1 = report_raw("(r1) sequential keep-alive GET /tenants/t1, client and nginx pinned to CPU 0",
+    run_group(seq_rows("")))
+  goal("sequential pinned: Tenants:get / raw libcurl", r1, 3, 0.75)
+  goal("sequential pinned: core session:request / raw libcurl", r1, 2, 0.9)
+  io.write("\n")
+  unpin()
+  report_raw("(r2) the same, unpinned", run_group(seq_rows(" (unpinned)")))
+  io.write("\n")
+
+  -- 32 in flight, unpinned
+  local K = 32
+  local conc = {}
+  if exe then conc[#conc + 1] = raw_row("raw libcurl multi loop, 32 in flight (C)", "multi", TENANT_URL, N_RATIO, K) end
+  -- the bulk engine's transport alone: provision.transport.curl_stream (on
+  -- session:stream(); before it existed, on a batch per request)
+  conc[#conc + 1] = { name = "core stream (engine transport), 32 in flight", n = N_RATIO, fn = function(n)
+      local st = assert(require("provision.transport.curl_stream").new(rs, {}))
+      local started, ended = 0, 0
+      while started < K and started < n do started = started + 1; st:add(treq, started) end
+      while ended < n do
+        local got = st:poll(0.25)
+        for i = 1, #got, 2 do
+          check(got[i + 1])
+          ended = ended + 1
+          if started < n then started = started + 1; st:add(treq, started) end
+        end
+      end
+      st:close()
+    end }
+  local calls32 = {}
+  for i = 1, K do calls32[i] = { "get", "t1" } end
+  conc[#conc + 1] = { name = "Tenants:all in batches of 32", n = (N_RATIO // K) * K, fn = function(n)
+      for _ = 1, n // K do
+        for _, r in ipairs(tenants:all(calls32)) do
+          if r[1] == nil then error(tostring(r[2])) end
+        end
+      end
+    end }
+  conc[#conc + 1] = { name = "Tenants:bulk, concurrency 32", n = N_RATIO, fn = function(n)
+      local i = 0
+      local _, summary = tenants:bulk(function()
+        i = i + 1
+        if i <= n then return { "get", "t1" } end
+      end, { concurrency = K, collect = false })
+      if summary.ok ~= n then error("bulk: " .. summary.ok .. " of " .. n .. " ok") end
+    end }
+  local r3 = report_raw("(r3) 32 in flight, unpinned (max_connections 32)", run_group(conc))
+  goal("32 in flight: Tenants:bulk / raw libcurl multi", r3, #conc, 0.75)
+  goal("32 in flight: Tenants:all (batches of 32) / raw libcurl multi", r3, #conc - 1, 0.75)
+  io.write("\n")
+
+  -- the 50 KB list, pinned
+  pin()
+  local list_rows = {}
+  if exe and cjson == true then
+    list_rows[1] = raw_row("raw libcurl + cJSON_Parse (C)", "json", LIST_URL, N_LIST)
+  end
+  list_rows[#list_rows + 1] = { name = "core session:request + provision.json", n = N_LIST, fn = function(n)
+      local json = require "provision.json"
+      for _ = 1, n do
+        local r = rs:request(lreq)
+        check(r)
+        assert(json.decode(r.body))
+      end
+    end }
+  list_rows[#list_rows + 1] = { name = "Tenants:list(), full call", n = N_LIST, fn = function(n)
+      for _ = 1, n do
+        local v, e = tenants:list()
+        if not v then error(tostring(e)) end
+      end
+    end }
+  local base_ok = exe and cjson == true
+  if not base_ok then io.write("(r4) raw libcurl + cJSON row skipped: ", tostring(cjson), "\n") end
+  local saved_exe = exe
+  if not base_ok then exe = nil end
+  local r4 = report_raw(("(r4) GET /tenants, a %d-byte JSON list (%d tenants), decoded, pinned"):format(#LIST_JSON,
+    select(2, common.tenant_list(50 * 1024))), run_group(list_rows))
+  goal("50 KB list: core + provision.json / libcurl + cJSON", r4, base_ok and 2 or 1, 0.9)
+  exe = saved_exe
+  io.write("\n  goals (issue: ratios in one run, same server):\n", table.concat(goals, "\n"), "\n\n")
+  rs:close()
 
   -- memory --------------------------------------------------------------------
   -- The helper built a 10 MiB string (big.bin) at start: collect it and reset
@@ -194,21 +327,104 @@ local ok, err = pcall(function()
     return { label = label, hwm = status_kb("VmHWM"), rss = status_kb("VmRSS"), anon = status_kb("RssAnon"),
              heap = collectgarbage("count") }
   end
-  local m = {}
-  for _ = 1, 100 do check(ka:request(get)) end
-  m[1] = snapshot("after 100 requests")
-  for _ = 1, N_MEM do check(ka:request(get)) end
-  m[2] = snapshot(("after %d requests"):format(100 + N_MEM))
-  for _ = 1, N_MEM do check(ka:request(get)) end
-  m[3] = snapshot(("after %d requests"):format(100 + 2 * N_MEM))
-  io.write("memory of this Lua process (one kept-alive session, GET /small.json)",
-    cleared and "" or " [VmHWM not reset: includes start-up]", "\n")
-  io.write(string.format("  %-28s %10s %10s %10s %12s\n", "", "VmHWM kB", "VmRSS kB", "RssAnon kB", "Lua heap kB"))
-  for _, s in ipairs(m) do
-    io.write(string.format("  %-28s %10d %10d %10d %12.0f\n", s.label, s.hwm, s.rss, s.anon, s.heap))
+  local function calls(n)
+    for _ = 1, n do
+      local v, e = tenants:get("t1")
+      if not v then error(tostring(e)) end
+    end
   end
-  io.write(string.format("  growth per request from 100 to %d: VmHWM %.2f B, RssAnon %.2f B\n\n", 100 + 2 * N_MEM,
-    (m[3].hwm - m[1].hwm) * 1024 / (2 * N_MEM), (m[3].anon - m[1].anon) * 1024 / (2 * N_MEM)))
+  local m = {}
+  calls(10000)
+  m[1] = snapshot("after 10,000 calls (warm-up)")
+  calls(N_MEM // 2)
+  m[2] = snapshot(("after %d calls"):format(10000 + N_MEM // 2))
+  calls(N_MEM // 2)
+  m[3] = snapshot(("after %d calls"):format(10000 + N_MEM))
+  io.write("memory of this Lua process over Tenants:get(\"t1\") calls (one client)",
+    cleared and "" or " [VmHWM not reset: includes start-up]", "\n")
+  io.write(string.format("  %-32s %10s %10s %10s %12s\n", "", "VmHWM kB", "VmRSS kB", "RssAnon kB", "Lua heap kB"))
+  for _, x in ipairs(m) do
+    io.write(string.format("  %-32s %10d %10d %10d %12.0f\n", x.label, x.hwm, x.rss, x.anon, x.heap))
+  end
+  io.write(string.format("  growth over %d calls after warm-up: VmHWM %d kB, RssAnon %d kB, Lua heap %.0f kB "
+    .. "(goal < 1 MB: %s)\n\n", N_MEM, m[3].hwm - m[1].hwm, m[3].anon - m[1].anon, m[3].heap - m[1].heap,
+    (m[3].hwm - m[1].hwm) < 1024 and "met" or "NOT met"))
+  tenants:close()
+
+  -- (s) per-stage breakdown ----------------------------------------------------
+  do
+    local st = stages.new(srv.base)
+    local specs = {}
+    for i, e in ipairs(stages.ORDER) do
+      local fn = st.fns[e[1]]
+      specs[i] = { name = (e.part_of and "  " or "") .. e[2], n = N_RATIO, fn = function(n)
+          for _ = 1, n do fn() end
+        end }
+    end
+    local rows = run_group(specs)
+    local by = {}
+    for i, e in ipairs(stages.ORDER) do by[e[1]] = rows[i] end
+    -- instructions per call under callgrind: each stage in a worker of its own
+    local ir, why_not = {}, nil
+    if os.execute("command -v valgrind >/dev/null 2>&1") ~= true then
+      why_not = "valgrind not found"
+    else
+      local function irefs(cmd)
+        local p = io.popen("valgrind --tool=callgrind --callgrind-out-file=/dev/null " .. cmd .. " 2>&1")
+        local out = p:read("a")
+        p:close()
+        local n = out:match("refs:%s+([%d,]+)")
+        return n and tonumber((n:gsub(",", ""))) or nil
+      end
+      local lua = ((arg and arg[-1]) or "lua5.4") .. " " .. ROOT .. "/bench/stages.lua " .. srv.base
+      local base = irefs(lua .. " call 0")
+      for _, e in ipairs(stages.ORDER) do
+        local full = base and irefs(("%s %s %d"):format(lua, e[1], N_CALLGRIND))
+        if full then ir[e[1]] = (full - base) / N_CALLGRIND end
+      end
+      if exe then
+        local r0 = irefs(("%s seq %s 1 '%s' '%s' '%s'"):format(exe, TENANT_URL, HEADERS[1], HEADERS[2], HEADERS[3]))
+        local r1x = irefs(("%s seq %s %d '%s' '%s' '%s'"):format(exe, TENANT_URL, 1 + N_CALLGRIND, HEADERS[1],
+          HEADERS[2], HEADERS[3]))
+        if r0 and r1x then ir.raw = (r1x - r0) / N_CALLGRIND end
+      end
+      if not base then why_not = "valgrind failed" end
+    end
+    io.write("(s) one Tenants:get(\"t1\") call, step by step (each step alone, pinned)\n")
+    io.write(string.format("  %-56s %9s %9s\n", "step", "cpu us", "Ir/call"))
+    local function line(name, cpu, n_ir)
+      io.write(string.format("  %-56s %9s %9s\n", name, cpu and string.format("%.2f", cpu) or "-",
+        n_ir and string.format("%.0f", n_ir) or "-"))
+    end
+    for i, e in ipairs(stages.ORDER) do line(specs[i].name, by[e[1]].cpu_us, ir[e[1]]) end
+    local function sum(t, keys)
+      local total = 0
+      for _, k in ipairs(keys) do
+        if not t[k] then return nil end
+        total = total + t[k]
+      end
+      return total
+    end
+    local top = { "prepare", "limiter", "auth", "send", "observe", "finish" }
+    local cpu = {}
+    for k, r in pairs(by) do cpu[k] = r.cpu_us end
+    local function diff(t, a, keys)
+      local s2 = sum(t, keys)
+      return (t[a] and s2) and (t[a] - s2) or nil
+    end
+    line("derived: bind + job (prepare - build)", diff(cpu, "prepare", { "build" }), diff(ir, "prepare", { "build" }))
+    line("derived: the transport's own work (send - request)", diff(cpu, "send", { "request" }),
+      diff(ir, "send", { "request" }))
+    line("derived: interpret without decode (finish - decode)", diff(cpu, "finish", { "decode" }),
+      diff(ir, "finish", { "decode" }))
+    line("derived: the engine's glue (call - the steps above)", diff(cpu, "call", top), diff(ir, "call", top))
+    if ir.raw then line("raw libcurl, one request (bench/raw_curl.c, same headers)", nil, ir.raw) end
+    if why_not then io.write("  (no instruction counts: ", why_not, ")\n") end
+    io.write(string.format("  (cpu us: median of %d rounds of %d; Ir/call: callgrind instructions per call over %d calls,"
+      .. "\n   set-up subtracted: deterministic, unaffected by other jobs on the machine)\n\n", ROUNDS, N_RATIO,
+      N_CALLGRIND))
+    st.close()
+  end
 
   -- (a) sequential, pinned ----------------------------------------------------
   local close_get = { url = URL, headers = { { "Connection", "close" } } }

@@ -1,37 +1,47 @@
 /* http.c: the HTTP engine of provision.core on libcurl (docs/core-api.md,
  * "HTTP engine").
  *
- * A session userdata owns one multi handle (connection cache: keep-alive)
- * and one share handle (DNS cache and TLS sessions). Every request, alone or
- * in a list, runs on that multi handle, as part of a "batch".
+ * A session userdata owns one multi handle (connection cache: keep-alive),
+ * one share handle (DNS cache and TLS sessions) and a pool of idle transfer
+ * units. A unit (Transfer) is one easy handle with the options that never
+ * change already set, plus the buffers of one response; a request takes a
+ * unit from the pool, sets only what differs from the unit's last use, and
+ * gives it back once its result has been built. A unit whose request set
+ * its own string options (ca_file, proxy, ...) is freed instead of pooled.
  *
- * A batch userdata owns the easy handles, header lists and buffers of one
- * request()/perform()/start(). perform() is start + step until done +
- * results; start() hands the batch to the caller, who drives it with
- * step()/wait_info() from its own event loop. Several batches may be live on
- * one session: whichever batch drives the multi handle, a finished transfer
- * is routed to its own batch through CURLINFO_PRIVATE (its Transfer, which
- * points back at its Batch).
+ * Units run in a "group", the owner of some transfers in the multi handle:
+ *  - a batch userdata: the units of one request()/perform()/start();
+ *    perform() is start + step until done + results; start() hands the batch
+ *    to the caller, who drives it with step()/wait_info();
+ *  - a stream userdata (session:stream()): a long-lived group that requests
+ *    are added to one at a time and that hands back, from one poll(), the
+ *    ones that ended (the bulk engine's interface).
+ * Several groups may be live on one session: whichever one drives the multi
+ * handle, a finished transfer is routed to its own group through
+ * CURLINFO_PRIVATE (its unit, which points back at its group).
  *
  * Rules this file keeps:
- *  - No Lua call ever happens inside a libcurl call: all Lua input of a batch
- *    is read before curl_multi_add_handle, the write/header callbacks only
- *    append to malloc'd buffers (and enforce the size caps there), and Lua
- *    tables are built only for transfers already removed from the multi
- *    handle. Between calls transfers stay in the multi handle; the Lua
- *    strings libcurl does not copy (POSTFIELDS) are anchored in a table the
- *    batch holds through a registry reference, which also keeps the session
- *    alive while the batch is.
+ *  - No Lua call ever happens inside a libcurl call: all Lua input of a
+ *    request is read before curl_multi_add_handle, the write/header
+ *    callbacks only append to malloc'd buffers (and enforce the size caps
+ *    there), and Lua tables are built only for transfers already removed
+ *    from the multi handle. Between calls transfers stay in the multi
+ *    handle; the Lua strings libcurl does not copy (POSTFIELDS) are anchored
+ *    in a table the group holds through a registry reference (or on the C
+ *    stack for the length of a blocking call), which also keeps the session
+ *    alive while the group is.
  *  - Every C resource is owned by a userdata created (with its metatable)
- *    before the resource. A Lua error anywhere (bad argument, out of memory)
- *    therefore leaks nothing: __gc frees it.
- *  - A session knows its live batches (those with transfers in its multi
+ *    before the resource: a unit belongs to the session's pool, or to the
+ *    batch or stream using it. A Lua error anywhere (bad argument, out of
+ *    memory) therefore leaks nothing: __gc frees it.
+ *  - A session knows its live groups (those with transfers in its multi
  *    handle); closing the session first takes their transfers out (they end
- *    as "closed" errors) and detaches them, so no batch keeps a dangling
- *    pointer. A batch's __gc/__close (one idempotent closer) takes its own
+ *    as "closed" errors) and detaches them, so no group keeps a dangling
+ *    pointer. A group's __gc/__close (one idempotent closer) takes its own
  *    transfers out of the multi handle if the session is still open.
  *  - Finalizers may run at any Lua allocation: no list of transfers or
- *    batches is walked across a Lua allocation.
+ *    groups is walked across a Lua allocation, except under a guard (a
+ *    batch's `building`, a stream's `busy`) that defers a close to the end.
  *  - The only global is the pthread_once guard around curl_global_init.
  */
 #include "core.h"
@@ -46,12 +56,17 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SESSION_MT "provision.session"
 #define BATCH_MT "provision.batch"
+#define STREAM_MT "provision.stream"
 #define HEADERS_MT "provision.headers"
+#define RESPONSE_MT "provision.response"
 #define ERROR_MT "provision.http_error"
+/* registry: response -> its header fields packed as "name\0value\0..." (weak keys) */
+#define LAZY_KEY "provision.response_fields"
 
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_TIMEOUT 60.0
@@ -62,6 +77,11 @@
  * responses included), and one of 100 KiB per line. */
 #define MAX_HEADER_BYTES ((size_t)300 * 1024)
 #define MAX_METHOD_LEN 32
+#define BODY_START ((size_t)16384)   /* first body buffer */
+#define HEADER_START ((size_t)1024)  /* first header / trailer buffer */
+#define KEEP_BODY ((size_t)16384)    /* a pooled unit keeps buffers up to these sizes */
+#define KEEP_HEADER ((size_t)4096)
+#define MAX_ORIGIN 200               /* longest URL prefix remembered by check_url */
 
 /* ---- one-time global init ------------------------------------------------ */
 
@@ -81,13 +101,23 @@ static const struct { const char *name; CURLoption opt; } STR_OPTS[S_COUNT] = {
   { "user_agent", CURLOPT_USERAGENT },
 };
 
-typedef struct Batch Batch;
+typedef struct Session Session;
+typedef struct Group Group;
+typedef struct Transfer Transfer;
 
-typedef struct {
+/* What owns some transfers in a session's multi handle: a batch or a stream. */
+struct Group {
+  Session *S;             /* set while attached: some transfer is in S->multi */
+  Group *prev, *next;     /* S->groups */
+  size_t pending;         /* transfers in the multi handle, unfinished */
+  int is_stream;
+};
+
+struct Session {
   CURLM *multi;
   CURLSH *share;
   int closed;
-  Batch *batches;         /* live batches: their unfinished transfers are in multi */
+  Group *groups;          /* live groups: their unfinished transfers are in multi */
   long wide_fds;          /* open libcurl sockets numbered >= FD_SETSIZE (fdset cannot list them) */
   double connect_timeout, timeout;
   int verify;
@@ -95,19 +125,26 @@ typedef struct {
   long max_connections;
   char *str[S_COUNT];
   lua_Integer requests, connections;   /* stats */
-} Session;
+  Transfer *pool;         /* idle units (linked through next) */
+  int npool, pool_cap;
+  int ua_option;          /* a proxy may be used: CURLOPT_USERAGENT too, for its CONNECT */
+  int env_proxy;          /* a proxy variable was set in the environment when the session began */
+  char origin[MAX_ORIGIN];   /* "scheme://authority" of the last URL check_url accepted */
+  size_t origin_len;
+};
 
 /* ---- growable byte buffer ------------------------------------------------- */
 
 typedef struct { char *p; size_t len, cap; } Buf;
 
-/* Make room for `need` bytes, growing geometrically but never past `limit`
- * (need <= limit is the caller's promise). 0 on allocation failure. */
-static int buf_reserve(Buf *b, size_t need, size_t limit) {
+/* Make room for `need` bytes, growing geometrically from `start` but never
+ * past `limit` (need <= limit is the caller's promise). 0 on allocation
+ * failure. */
+static int buf_reserve(Buf *b, size_t need, size_t limit, size_t start) {
   size_t ncap;
   char *np;
   if (need <= b->cap) return 1;
-  ncap = b->cap ? b->cap : 16384;
+  ncap = b->cap ? b->cap : start;
   while (ncap < need) ncap = ncap > ((size_t)-1) / 2 ? need : ncap * 2;
   if (ncap > limit) ncap = limit;
   np = realloc(b->p, ncap);
@@ -123,16 +160,34 @@ static void buf_free(Buf *b) {
   b->len = b->cap = 0;
 }
 
-/* ---- one transfer --------------------------------------------------------- */
+/* ---- one transfer unit ---------------------------------------------------- */
 
-enum { T_NONE, T_INVALID, T_INTERNAL, T_READY };
+enum { T_NONE, T_INVALID, T_INTERNAL, T_CLOSED, T_READY };
 enum { H_STATUS, H_FIELDS, H_TRAILERS };  /* on_header: expecting a status line, header lines, trailers */
 enum { STOP_NONE, STOP_ABORTED, STOP_CLOSED };  /* why a transfer was taken out unfinished */
+enum { M_GET, M_OTHER };  /* the method options last set on a unit's easy handle */
 
-typedef struct {
-  Batch *batch;
+struct Transfer {
+  /* Kept from one use to the next (the pooled part). */
+  Session *home;          /* whose pool it returns to (NULL: freed after use) */
   CURL *easy;
+  Transfer *next;         /* the pool, or a stream's queue of finished units */
+  int custom;             /* the request set its own string options: not pooled again */
+  /* options as last set on easy, so that a reuse sets only what differs */
+  long o_connect_ms, o_timeout_ms;
+  int o_verify, o_fresh, o_method;
+  curl_off_t o_maxfile;
+  Buf body, hdr, trl;     /* body, header lines, trailer lines (chunked, HTTP/2): capacity kept */
+  /* The request header lines of the last use: the lines a request shares
+   * with it (the same operation again) keep their nodes. */
   struct curl_slist *headers;
+  struct curl_slist *o_headers;   /* the list CURLOPT_HTTPHEADER points at */
+  char errbuf[CURL_ERROR_SIZE];
+  /* Reset for every use from here on (unit_take). */
+  Group *group;
+  size_t slot;            /* a stream's anchor slot (1-based) */
+  struct curl_slist *hlast;   /* prepare: the last line of this request so far */
+  struct curl_slist *hnext;   /* prepare: the next line of the last use's list to compare */
   int state;              /* T_* after prepare */
   int in_multi, done;
   int added;              /* handed to libcurl: it may have sent bytes */
@@ -144,27 +199,15 @@ typedef struct {
   int hstate;             /* H_*: where on_header is in the response */
   int interim;            /* the current status is 1xx (not 101): another response follows */
   int headers_complete;   /* the blank line ending the last header block was seen */
-  Buf body, hdr, trl;     /* body, header lines, trailer lines (chunked, HTTP/2) */
   prv_headers ph, pt;     /* hdr and trl parsed, while results are built */
   /* info, read once the transfer is done */
   long status, http_version, num_connects, local_port;
   curl_off_t total_us, pretransfer_us;
+  char *eff_url;          /* CURLINFO_EFFECTIVE_URL, copied */
   char msg[160];          /* invalid_argument / internal message */
-  char errbuf[CURL_ERROR_SIZE];
-} Transfer;
-
-/* One request()/perform()/start(): owns the easy handles of its transfers. */
-struct Batch {
-  Session *S;             /* set while attached: some transfer is in S->multi */
-  Batch *prev, *next;     /* S->batches */
-  int ref;                /* registry: {session=, anchored strings} then {results=} */
-  int released;           /* closed: C resources freed, methods answer "closed" */
-  int have_results;
-  int building;           /* results() is reading t[] while allocating */
-  int close_requested;    /* close() called meanwhile (by a finalizer): done after */
-  size_t n, pending;      /* pending: transfers in the multi handle, unfinished */
-  Transfer t[1];
 };
+
+#define USE_PART offsetof(Transfer, group)
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   Transfer *t = (Transfer *)ud;
@@ -181,7 +224,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
         (curl_off_t)(t->body.len + n) <= cl && (size_t)cl < grow_limit)
       grow_limit = (size_t)cl;
-    if (!buf_reserve(&t->body, t->body.len + n, grow_limit)) { t->oom = 1; return 0; }
+    if (!buf_reserve(&t->body, t->body.len + n, grow_limit, BODY_START)) { t->oom = 1; return 0; }
   }
   memcpy(t->body.p + t->body.len, ptr, n);
   t->body.len += n;
@@ -232,22 +275,151 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   }
   dst = t->hstate == H_TRAILERS ? &t->trl : &t->hdr;
   if (n > MAX_HEADER_BYTES - t->hdr.len - t->trl.len) { t->headers_too_large = 1; return 0; }
-  if (!buf_reserve(dst, dst->len + n, MAX_HEADER_BYTES)) { t->oom = 1; return 0; }
+  if (!buf_reserve(dst, dst->len + n, MAX_HEADER_BYTES, HEADER_START)) { t->oom = 1; return 0; }
   memcpy(dst->p + dst->len, ptr, n);
   dst->len += n;
   return n;
 }
 
-static void transfer_release(Transfer *t) {
-  if (t->easy) { curl_easy_cleanup(t->easy); t->easy = NULL; }
-  if (t->headers) { curl_slist_free_all(t->headers); t->headers = NULL; }
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+static int on_close_socket(void *ud, curl_socket_t fd);
+
+static long seconds_to_ms(double s) {
+  double ms = s * 1000.0;
+  if (s > 0 && ms < 1.0) return 1;
+  if (ms > 2147483647.0) return 2147483647L;
+  return (long)(ms + 0.5);
+}
+
+#define SET_OK(call) do { if ((call) != CURLE_OK) return 0; } while (0)
+
+/* The options every use shares, and the session's defaults for the others,
+ * on a new easy handle. 0 when libcurl refuses one. */
+static int unit_setup(Session *S, Transfer *t) {
+  CURL *e = t->easy;
+  int i;
+  SET_OK(curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t));
+  SET_OK(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf));
+  SET_OK(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
+  SET_OK(curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"));
+  SET_OK(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body));
+  SET_OK(curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)t));
+  SET_OK(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header));
+  SET_OK(curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t));
+  SET_OK(curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket));
+  SET_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)S));
+  SET_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket));
+  SET_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)S));
+  for (i = 0; i < S_COUNT; i++) {
+    if (i == S_USER_AGENT && !S->ua_option) continue;   /* sent as a header (prepare) */
+    if (S->str[i] != NULL) SET_OK(curl_easy_setopt(e, STR_OPTS[i].opt, S->str[i]));   /* libcurl copies */
+    else if (i == S_PROXY && !S->env_proxy) {
+      /* No proxy given and none in the environment when the session began:
+       * "" saves libcurl looking the variables up again for every transfer. */
+      SET_OK(curl_easy_setopt(e, CURLOPT_PROXY, ""));
+    } else if (i == S_CA_PATH) {
+      /* Debian's libcurl has a built-in CA folder, and while one is set it
+       * skips its cached CA store: every new TLS connection then re-reads
+       * the whole bundle (~20 ms of CPU). The bundle holds the same roots. */
+      SET_OK(curl_easy_setopt(e, CURLOPT_CAPATH, NULL));
+    }
+  }
+  t->o_connect_ms = seconds_to_ms(S->connect_timeout);
+  t->o_timeout_ms = seconds_to_ms(S->timeout);
+  t->o_verify = S->verify;
+  t->o_maxfile = S->max_body > 0 ? S->max_body : 0;
+  t->o_fresh = 0;
+  t->o_method = M_GET;
+  SET_OK(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->o_connect_ms));
+  SET_OK(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->o_timeout_ms));
+  SET_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->o_verify ? 1L : 0L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->o_verify ? 2L : 0L));
+  SET_OK(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, t->o_maxfile));
+  return 1;
+}
+
+static void unit_destroy(Transfer *t) {
+  if (t->easy) curl_easy_cleanup(t->easy);
+  if (t->headers) curl_slist_free_all(t->headers);
   buf_free(&t->body);
   buf_free(&t->hdr);
   buf_free(&t->trl);
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
+  free(t->eff_url);
+  free(t);
 }
 
+/* A unit with no easy handle, for an answer decided without libcurl
+ * (closed session, no memory for a handle). NULL when out of memory. */
+static Transfer *unit_bare(void) {
+  Transfer *t = (Transfer *)calloc(1, sizeof *t);
+  return t;
+}
+
+static int pool_cap(const Session *S) {
+  long cap = 2 * S->max_connections + 16;
+  return cap > 4096 ? 4096 : (int)cap;
+}
+
+/* A unit ready for one use: from the pool, else a new one. NULL when libcurl
+ * or malloc fails. No Lua call. */
+static Transfer *unit_take(Session *S) {
+  Transfer *t = S->pool;
+  if (t != NULL) {
+    S->pool = t->next;
+    S->npool--;
+  } else {
+    t = (Transfer *)calloc(1, sizeof *t);
+    if (t == NULL) return NULL;
+    t->home = S;
+    t->easy = curl_easy_init();
+    if (t->easy == NULL || !unit_setup(S, t)) { unit_destroy(t); return NULL; }
+  }
+  memset((char *)t + USE_PART, 0, sizeof *t - USE_PART);
+  t->next = NULL;
+  t->body.len = t->hdr.len = t->trl.len = 0;
+  t->errbuf[0] = '\0';
+  return t;
+}
+
+static void buf_trim(Buf *b, size_t keep) {
+  if (b->cap > keep) buf_free(b);
+  b->len = 0;
+}
+
+/* The end of one use (the unit is out of the multi handle): back to its
+ * session's pool, or freed. No Lua call. */
+static void unit_release(Transfer *t) {
+  Session *S = t->home;
+  prv_headers_free(&t->ph);
+  prv_headers_free(&t->pt);
+  free(t->eff_url);
+  t->eff_url = NULL;
+  if (S != NULL && !S->closed && !t->custom && t->easy != NULL && S->npool < S->pool_cap) {
+    buf_trim(&t->body, KEEP_BODY);
+    buf_trim(&t->hdr, KEEP_HEADER);
+    buf_trim(&t->trl, KEEP_HEADER);
+    t->next = S->pool;
+    S->pool = t;
+    S->npool++;
+    return;
+  }
+  unit_destroy(t);
+}
+
+static void pool_free(Session *S) {
+  while (S->pool) {
+    Transfer *t = S->pool;
+    S->pool = t->next;
+    unit_destroy(t);
+  }
+  S->npool = 0;
+}
 
 /* ---- error objects -------------------------------------------------------- */
 
@@ -326,14 +498,49 @@ static const char *opt_string_push(lua_State *L, int idx, const char *name) {
   return s;
 }
 
-static long seconds_to_ms(double s) {
-  double ms = s * 1000.0;
-  if (s > 0 && ms < 1.0) return 1;
-  if (ms > 2147483647.0) return 2147483647L;
-  return (long)(ms + 0.5);
+static int set_internal(Transfer *t, const char *msg);
+
+/* ---- groups: batches and streams ------------------------------------------ */
+
+/* One request()/perform()/start(): owns the units of its transfers. */
+typedef struct {
+  Group g;
+  int ref;                /* registry: {session=, anchored strings} then {results=}; LUA_NOREF for request() */
+  int released;           /* closed: C resources freed, methods answer "closed" */
+  int have_results;
+  int building;           /* results() is reading t[] while allocating */
+  int close_requested;    /* close() called meanwhile (by a finalizer): done after */
+  size_t n;
+  Transfer *t[1];         /* n units (an entry is NULL when no unit could be made) */
+} Batch;
+
+/* session:stream(): requests added one at a time, collected as each ends. */
+typedef struct {
+  Group g;
+  Session *S;             /* its session (kept alive by the anchor table) */
+  int ref;                /* registry: anchor {session=, [2s-1] = tag, [2s] = body} for slot s */
+  int released;
+  int busy;               /* inside add()/poll() while Lua allocates: close waits, re-entry refused */
+  int close_requested;
+  Transfer *done_head, *done_tail;   /* ended, not yet handed back (in order of ending) */
+  Transfer **slots;       /* slots[s-1]: the unit using slot s, or NULL */
+  size_t nslots, cap;     /* slots handed out so far (high-water mark), allocated */
+  size_t *free_slots;
+  size_t nfree;
+  size_t held;            /* units held: in the multi handle or ended, not yet handed back */
+} Stream;
+
+static int set_invalid(Transfer *t, const char *msg) {
+  snprintf(t->msg, sizeof t->msg, "%s", msg);
+  t->state = T_INVALID;
+  return T_INVALID;
 }
 
-static int set_internal(Transfer *t, const char *msg);
+static int set_internal(Transfer *t, const char *msg) {
+  snprintf(t->msg, sizeof t->msg, "%s", msg);
+  t->state = T_INTERNAL;
+  return T_INTERNAL;
+}
 
 /* ---- the transfer engine (no Lua in here) --------------------------------- */
 
@@ -353,42 +560,76 @@ static int on_close_socket(void *ud, curl_socket_t fd) {
   return close(fd);
 }
 
-static void batch_unlink(Batch *B) {
-  Session *S = B->S;
+static void group_link(Session *S, Group *g) {
+  g->S = S;
+  g->prev = NULL;
+  g->next = S->groups;
+  if (S->groups) S->groups->prev = g;
+  S->groups = g;
+}
+
+static void group_unlink(Group *g) {
+  Session *S = g->S;
   if (S == NULL) return;
-  if (B->prev) B->prev->next = B->next;
-  else S->batches = B->next;
-  if (B->next) B->next->prev = B->prev;
-  B->prev = B->next = NULL;
-  B->S = NULL;
+  if (g->prev) g->prev->next = g->next;
+  else S->groups = g->next;
+  if (g->next) g->next->prev = g->prev;
+  g->prev = g->next = NULL;
+  g->S = NULL;
+}
+
+static void stream_queue(Stream *St, Transfer *t) {
+  t->next = NULL;
+  if (St->done_tail) St->done_tail->next = t;
+  else St->done_head = t;
+  St->done_tail = t;
+}
+
+/* Hand a prepared unit to the session's multi handle. No Lua call. */
+static void unit_attach(Session *S, Group *g, Transfer *t) {
+  if (curl_easy_setopt(t->easy, CURLOPT_SHARE, S->share) != CURLE_OK ||
+      curl_multi_add_handle(S->multi, t->easy) != CURLM_OK) {
+    curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
+    set_internal(t, "cannot add the transfer to the multi handle");
+    return;
+  }
+  t->in_multi = 1;
+  t->added = 1;
+  S->requests++;
+  if (g->pending++ == 0) group_link(S, g);
 }
 
 /* Take t out of the multi handle (it finished, failed or is being stopped);
- * the batch leaves the session's list with its last transfer. */
+ * a stream queues it as ended; the group leaves the session's list with its
+ * last transfer. */
 static void transfer_out(Session *S, Transfer *t) {
-  Batch *B = t->batch;
+  Group *g = t->group;
   curl_multi_remove_handle(S->multi, t->easy);
   curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
   t->in_multi = 0;
-  if (B->pending > 0) B->pending--;
-  if (B->pending == 0) batch_unlink(B);
+  if (g->pending > 0) g->pending--;
+  if (g->is_stream) stream_queue((Stream *)(void *)g, t);
+  if (g->pending == 0) group_unlink(g);
 }
 
 static void transfer_info(Session *S, Transfer *t) {
   CURL *e = t->easy;
+  char *url = NULL;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &t->http_version);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &t->num_connects);
   curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &t->local_port);
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t->total_us);
   curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &t->pretransfer_us);
+  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL && t->eff_url == NULL)
+    t->eff_url = strdup(url);   /* NULL on no memory: the result says "" */
   S->connections += t->num_connects;
 }
 
 /* Stop an unfinished transfer (cancel, session close): read what it did so
  * far (pre-transfer time decides request_sent), then take it out. */
 static void transfer_stop(Session *S, Transfer *t, int why) {
-  if (!t->in_multi) return;
+  if (t == NULL || !t->in_multi) return;
   transfer_info(S, t);
   t->stopped = why;
   t->done = 1;
@@ -397,12 +638,12 @@ static void transfer_stop(Session *S, Transfer *t, int why) {
 
 /* The transfer failed inside libcurl's multi machinery (not its own error). */
 static void transfer_fail(Session *S, Transfer *t, const char *msg) {
-  if (!t->in_multi) return;
+  if (t == NULL || !t->in_multi) return;
   set_internal(t, msg);
   transfer_out(S, t);
 }
 
-/* Route every finished transfer of the multi handle to its own batch. */
+/* Route every finished transfer of the multi handle to its own group. */
 static void drain(Session *S) {
   CURLMsg *m;
   int msgs;
@@ -420,36 +661,54 @@ static void drain(Session *S) {
   }
 }
 
-/* Take every unfinished transfer of B out of its session's multi handle. */
-static void batch_detach(Batch *B, int why) {
-  Session *S = B->S;
-  size_t i;
-  if (S == NULL) return;
-  for (i = 0; i < B->n && B->S != NULL; i++) transfer_stop(S, &B->t[i], why);
-  batch_unlink(B);   /* no-op unless a transfer was not in the multi after all */
+/* Unit i of group g (batch entries, stream slots), or NULL. */
+static size_t group_size(Group *g) {
+  return g->is_stream ? ((Stream *)(void *)g)->nslots : ((Batch *)(void *)g)->n;
 }
 
-static void batch_fail(Batch *B, const char *msg) {
-  Session *S = B->S;
-  size_t i;
-  if (S == NULL) return;
-  for (i = 0; i < B->n && B->S != NULL; i++) transfer_fail(S, &B->t[i], msg);
-  batch_unlink(B);
+static Transfer *group_unit(Group *g, size_t i) {
+  return g->is_stream ? ((Stream *)(void *)g)->slots[i] : ((Batch *)(void *)g)->t[i];
 }
 
-/* Drive the session's multi handle on behalf of B: perform, then (while B is
- * unfinished) at most one wait of up to wait_ms, bounded by libcurl's own
- * timer, then perform again. Other batches' transfers progress too. Returns
- * 1 when every transfer of B is done. */
-static int batch_drive(Batch *B, long wait_ms) {
-  Session *S = B->S;
+/* Take every unfinished transfer of g out of its session's multi handle. */
+static void group_detach(Group *g, int why) {
+  Session *S = g->S;
+  size_t i, n;
+  if (S == NULL) return;
+  n = group_size(g);
+  for (i = 0; i < n && g->S != NULL; i++) transfer_stop(S, group_unit(g, i), why);
+  group_unlink(g);   /* no-op unless a transfer was not in the multi after all */
+}
+
+static void group_fail(Group *g, const char *msg) {
+  Session *S = g->S;
+  size_t i, n;
+  if (S == NULL) return;
+  n = group_size(g);
+  for (i = 0; i < n && g->S != NULL; i++) transfer_fail(S, group_unit(g, i), msg);
+  group_unlink(g);
+}
+
+/* Whether g has something for its owner: a batch when all of it is done, a
+ * stream when some transfer ended (or none is running). */
+static int group_ready(Group *g) {
+  if (g->S == NULL || g->pending == 0) return 1;
+  return g->is_stream && ((Stream *)(void *)g)->done_head != NULL;
+}
+
+/* Drive the session's multi handle on behalf of g: perform, then (while g is
+ * not ready) at most one wait of up to wait_ms, bounded by libcurl's own
+ * timer, then perform again. Other groups' transfers progress too. Returns
+ * group_ready(g). */
+static int group_drive(Group *g, long wait_ms) {
+  Session *S = g->S;
   int running = 0;
   CURLMcode mc;
-  if (S == NULL || B->pending == 0) return 1;
+  if (S == NULL || g->pending == 0) return 1;
   mc = curl_multi_perform(S->multi, &running);
   if (mc == CURLM_OK) {
     drain(S);
-    if (B->pending == 0) return 1;
+    if (group_ready(g)) return 1;
     if (running > 0 && wait_ms > 0) {
       /* Wait no longer than libcurl asks: a transfer queued for a free
        * connection is only woken by its own timer (seen stalling 1 s). */
@@ -460,16 +719,17 @@ static int batch_drive(Batch *B, long wait_ms) {
       if (mc == CURLM_OK) drain(S);
     }
   }
-  if (mc != CURLM_OK) batch_fail(B, curl_multi_strerror(mc));
-  else if (B->pending > 0 && running == 0) batch_fail(B, "transfer did not finish");
-  return B->pending == 0;
+  if (mc != CURLM_OK) group_fail(g, curl_multi_strerror(mc));
+  else if (g->pending > 0 && running == 0) group_fail(g, "transfer did not finish");
+  return group_ready(g);
 }
 
 /* ---- session ------------------------------------------------------------- */
 
 static void session_release(Session *S) {
   int i;
-  while (S->batches) batch_detach(S->batches, STOP_CLOSED);
+  while (S->groups) group_detach(S->groups, STOP_CLOSED);
+  pool_free(S);
   if (S->multi) { curl_multi_cleanup(S->multi); S->multi = NULL; }
   if (S->share) { curl_share_cleanup(S->share); S->share = NULL; }
   for (i = 0; i < S_COUNT; i++) {
@@ -548,6 +808,7 @@ static int l_session(lua_State *L) {
     if (d < 1 || d > 10000 || d != (double)(long)d) luaL_error(L, "max_connections: integer 1..10000 expected");
     S->max_connections = (long)d;
   }
+  S->pool_cap = pool_cap(S);
   for (i = 0; i < S_COUNT; i++) {
     const char *s = opt_string_push(L, 1, STR_OPTS[i].name);
     if (s == NULL && i == S_USER_AGENT) { lua_pushvalue(L, lua_upvalueindex(1)); s = lua_tostring(L, -1); }
@@ -555,6 +816,20 @@ static int l_session(lua_State *L) {
       S->str[i] = strdup(s);
       lua_pop(L, 1);
       if (S->str[i] == NULL) return luaL_error(L, "out of memory");
+    }
+  }
+
+  /* libcurl's own User-Agent option costs as much again as the header line
+   * prepare adds; it is only needed for a proxy's CONNECT (custom headers
+   * do not go there): a proxy given, or one libcurl may take from the
+   * environment. */
+  if (S->str[S_PROXY] != NULL) S->ua_option = S->str[S_PROXY][0] != '\0';
+  else {
+    static const char *const env[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                       "ALL_PROXY", NULL };
+    for (i = 0; env[i] != NULL; i++) {
+      const char *v = getenv(env[i]);
+      if (v != NULL && v[0] != '\0') S->ua_option = S->env_proxy = 1;
     }
   }
 
@@ -608,24 +883,45 @@ static int ieq(const char *a, size_t alen, const char *b) {
   return 1;
 }
 
-static int set_invalid(Transfer *t, const char *msg) {
-  snprintf(t->msg, sizeof t->msg, "%s", msg);
-  t->state = T_INVALID;
-  return T_INVALID;
+/* The next line of the request's header list: the last use's node when it
+ * holds the same line, else a new one (the rest of the old list goes). 0 on
+ * allocation failure. */
+static int put_line(Transfer *t, const char *line) {
+  struct curl_slist *cur = t->hnext, *nl;
+  if (cur != NULL) {
+    if (strcmp(cur->data, line) == 0) {
+      t->hlast = cur;
+      t->hnext = cur->next;
+      return 1;
+    }
+    if (t->hlast) t->hlast->next = NULL;
+    else t->headers = NULL;
+    curl_slist_free_all(cur);
+    t->hnext = NULL;
+  }
+  nl = curl_slist_append(t->hlast, line);   /* after hlast, or a new list */
+  if (nl == NULL) return 0;
+  if (t->hlast == NULL) t->headers = nl;
+  t->hlast = t->hlast ? t->hlast->next : nl;
+  return 1;
 }
 
-static int set_internal(Transfer *t, const char *msg) {
-  snprintf(t->msg, sizeof t->msg, "%s", msg);
-  t->state = T_INTERNAL;
-  return T_INTERNAL;
+/* The header list ends here: what is left of the last use's goes. */
+static void end_lines(Transfer *t) {
+  if (t->hnext == NULL) return;
+  if (t->hlast) t->hlast->next = NULL;
+  else t->headers = NULL;
+  curl_slist_free_all(t->hnext);
+  t->hnext = NULL;
 }
 
-/* Append "name: value" to t->headers. 0 on allocation failure. No Lua call
- * happens between the malloc and the free. */
+/* Append "name: value" to the request's header lines. 0 on allocation
+ * failure. No Lua call happens between the malloc and the free. */
 static int add_header_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
-  struct curl_slist *nl;
+  char small[256];
   size_t total = nlen + vlen + 3;
-  char *line = (char *)malloc(total);
+  char *line = total <= sizeof small ? small : (char *)malloc(total);
+  int ok;
   if (line == NULL) return 0;
   memcpy(line, name, nlen);
   if (vlen == 0) {
@@ -637,23 +933,21 @@ static int add_header_line(Transfer *t, const char *name, size_t nlen, const cha
     memcpy(line + nlen + 2, value, vlen);
     line[nlen + 2 + vlen] = '\0';
   }
-  nl = curl_slist_append(t->headers, line);
-  free(line);
-  if (nl == NULL) return 0;
-  t->headers = nl;
-  return 1;
+  ok = put_line(t, line);
+  if (line != small) free(line);
+  return ok;
 }
 
 /* Append a literal line ("Name:" removes a header libcurl would add). */
 static int add_raw_header(Transfer *t, const char *line) {
-  struct curl_slist *nl = curl_slist_append(t->headers, line);
-  if (nl == NULL) return 0;
-  t->headers = nl;
-  return 1;
+  return put_line(t, line);
 }
 
+/* Headers of the caller's that change what the core adds (take_header). */
+enum { SEEN_CTYPE = 1, SEEN_EXPECT = 2, SEEN_UA = 4 };
+
 /* Validate and add the header at stack -2 (name) / -1 (value). */
-static int take_header(lua_State *L, Transfer *t, int k, int *has_ctype, int *has_expect) {
+static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
   size_t nlen, vlen;
   const char *name, *value;
   char msg[96];
@@ -674,21 +968,27 @@ static int take_header(lua_State *L, Transfer *t, int k, int *has_ctype, int *ha
     snprintf(msg, sizeof msg, "header %d: value contains CR, LF or NUL", k);
     return set_invalid(t, msg);
   }
-  /* The body's framing is the core's: a caller's Content-Length or
-   * Transfer-Encoding would desynchronise a kept-alive connection. */
-  if (ieq(name, nlen, "content-length") || ieq(name, nlen, "transfer-encoding")) {
-    snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
-             ieq(name, nlen, "content-length") ? "Content-Length" : "Transfer-Encoding");
-    return set_invalid(t, msg);
+  switch (nlen) {
+    case 14: case 17:
+      /* The body's framing is the core's: a caller's Content-Length or
+       * Transfer-Encoding would desynchronise a kept-alive connection. */
+      if (ieq(name, nlen, "content-length") || ieq(name, nlen, "transfer-encoding")) {
+        snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
+                 nlen == 14 ? "Content-Length" : "Transfer-Encoding");
+        return set_invalid(t, msg);
+      }
+      break;
+    case 12: if (ieq(name, nlen, "content-type")) *seen |= SEEN_CTYPE; break;
+    case 6: if (ieq(name, nlen, "expect")) *seen |= SEEN_EXPECT; break;
+    case 10: if (ieq(name, nlen, "user-agent")) *seen |= SEEN_UA; break;
+    default: break;
   }
-  if (ieq(name, nlen, "content-type")) *has_ctype = 1;
-  if (ieq(name, nlen, "expect")) *has_expect = 1;
   if (!add_header_line(t, name, nlen, value, vlen)) return set_internal(t, "out of memory");
   return T_NONE;
 }
 
 /* Read the headers table at stack top (absolute index hi). */
-static int take_headers(lua_State *L, Transfer *t, int hi, int *has_ctype, int *has_expect) {
+static int take_headers(lua_State *L, Transfer *t, int hi, int *seen) {
   int rc, k = 0;
   lua_rawgeti(L, hi, 1);
   if (!lua_isnil(L, -1)) {                /* list form: {{"Name","value"}, ...} */
@@ -699,7 +999,7 @@ static int take_headers(lua_State *L, Transfer *t, int hi, int *has_ctype, int *
       if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "header %d: {name, value} pair expected", i);
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
-      rc = take_header(L, t, i, has_ctype, has_expect);
+      rc = take_header(L, t, i, seen);
       lua_pop(L, 3);
       if (rc != T_NONE) return rc;
     }
@@ -712,19 +1012,50 @@ static int take_headers(lua_State *L, Transfer *t, int hi, int *has_ctype, int *
     if (lua_type(L, -2) != LUA_TSTRING) return luaL_error(L, "headers: keys must be strings");
     lua_pushvalue(L, -2);                  /* name copy: never convert a next() key in place */
     lua_pushvalue(L, -2);
-    rc = take_header(L, t, k, has_ctype, has_expect);
+    rc = take_header(L, t, k, seen);
     lua_pop(L, 3);
     if (rc != T_NONE) { lua_pop(L, 1); return rc; }
   }
   return T_NONE;
 }
 
-/* Check that url is http(s) and well formed. 0 = fine; else message. */
-static const char *check_url(const char *url, size_t len) {
+/* The "scheme://authority" prefix of a URL that starts with lower-case
+ * http:// or https://, as libcurl splits it (the authority ends at the first
+ * '/', '?' or '#'); 0 for any other URL or an empty authority. */
+static size_t origin_prefix(const char *url, size_t len) {
+  size_t i, start;
+  if (len >= 7 && memcmp(url, "http://", 7) == 0) start = 7;
+  else if (len >= 8 && memcmp(url, "https://", 8) == 0) start = 8;
+  else return 0;
+  for (i = start; i < len && url[i] != '/' && url[i] != '?' && url[i] != '#'; i++) {}
+  return i > start ? i : 0;
+}
+
+/* libcurl 7.88's URL parser checks path, query and fragment only for bytes
+ * below 0x20, DEL and space (urlapi.c junkscan). */
+static int tail_ok(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c <= 0x20 || c == 0x7f) return 0;
+  }
+  return 1;
+}
+
+/* Check that url is http(s) and well formed. NULL = fine; else message.
+ * The whole parse (curl_url) runs for a URL whose scheme and authority
+ * differ from the last one accepted on this session; for the same prefix
+ * only the rest is checked, as libcurl's parser would. */
+static const char *check_url(Session *S, const char *url, size_t len) {
   CURLU *u;
   char *scheme = NULL;
   const char *bad = NULL;
+  size_t pre;
   if (strlen(url) != len || has_ctl(url, len)) return "url contains CR, LF or NUL";
+  pre = origin_prefix(url, len);
+  if (pre > 0 && pre == S->origin_len && len < 8000000 && memcmp(url, S->origin, pre) == 0 &&
+      tail_ok(url + pre, len - pre))
+    return NULL;
   u = curl_url();
   if (u == NULL) return "out of memory";
   if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) bad = "malformed url";
@@ -733,169 +1064,212 @@ static const char *check_url(const char *url, size_t len) {
     bad = "only http:// and https:// urls are accepted";
   curl_free(scheme);
   curl_url_cleanup(u);
+  if (bad == NULL && pre > 0 && pre <= sizeof S->origin) {
+    memcpy(S->origin, url, pre);
+    S->origin_len = pre;
+  }
   return bad;
 }
 
-#define EASY_OK(call) do { if ((call) != CURLE_OK) return set_internal(t, "curl_easy_setopt failed"); } while (0)
+/* A refused setopt leaves the handle in a state nobody knows: never pooled again. */
+#define EASY_OK(call) \
+  do { if ((call) != CURLE_OK) { t->custom = 1; return set_internal(t, "curl_easy_setopt failed"); } } while (0)
 
-/* Fill transfer t from the request table at index ri (absolute). Body strings
- * are anchored in the table at index anchor under key k. Returns T_READY,
- * T_INVALID or T_INTERNAL; raises a Lua error on wrong argument types. */
-static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int anchor, int k) {
-  const char *method, *url, *body = NULL;
+/* Which request fields a prepare reads are present: one bit each. */
+enum {
+  K_METHOD = 1 << 0, K_URL = 1 << 1, K_BODY = 1 << 2, K_HEADERS = 1 << 3, K_CONNECT_TIMEOUT = 1 << 4,
+  K_TIMEOUT = 1 << 5, K_VERIFY = 1 << 6, K_MAX_BODY = 1 << 7, K_IDEMPOTENT = 1 << 8, K_STR = 1 << 9,
+  K_ALL = (1 << (9 + S_COUNT)) - 1
+};
+
+/* The fields present in the request table at ri. A table with a metatable
+ * may have any (its __index decides): all bits. A plain one is walked once
+ * with lua_next (no allocation, no Lua code), so that prepare reads only
+ * the few fields a request has instead of asking for each of sixteen. */
+static int present_keys(lua_State *L, int ri) {
+  int bits = 0;
+  if (lua_getmetatable(L, ri)) { lua_pop(L, 1); return K_ALL; }
+  lua_pushnil(L);
+  while (lua_next(L, ri) != 0) {
+    size_t n;
+    const char *k;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) continue;
+    k = lua_tolstring(L, -1, &n);
+    switch (n) {
+      case 3: if (memcmp(k, "url", 3) == 0) bits |= K_URL; else if (memcmp(k, "key", 3) == 0) bits |= K_STR << S_KEY; break;
+      case 4: if (memcmp(k, "body", 4) == 0) bits |= K_BODY; else if (memcmp(k, "cert", 4) == 0) bits |= K_STR << S_CERT; break;
+      case 5: if (memcmp(k, "proxy", 5) == 0) bits |= K_STR << S_PROXY; break;
+      case 6: if (memcmp(k, "method", 6) == 0) bits |= K_METHOD; else if (memcmp(k, "verify", 6) == 0) bits |= K_VERIFY; break;
+      case 7:
+        if (memcmp(k, "headers", 7) == 0) bits |= K_HEADERS;
+        else if (memcmp(k, "timeout", 7) == 0) bits |= K_TIMEOUT;
+        else if (memcmp(k, "ca_file", 7) == 0) bits |= K_STR << S_CA_FILE;
+        else if (memcmp(k, "ca_path", 7) == 0) bits |= K_STR << S_CA_PATH;
+        break;
+      case 8: if (memcmp(k, "max_body", 8) == 0) bits |= K_MAX_BODY; break;
+      case 10:
+        if (memcmp(k, "idempotent", 10) == 0) bits |= K_IDEMPOTENT;
+        else if (memcmp(k, "user_agent", 10) == 0) bits |= K_STR << S_USER_AGENT;
+        break;
+      case 12: if (memcmp(k, "key_password", 12) == 0) bits |= K_STR << S_KEY_PASSWORD; break;
+      case 15: if (memcmp(k, "connect_timeout", 15) == 0) bits |= K_CONNECT_TIMEOUT; break;
+      default: break;
+    }
+  }
+  return bits;
+}
+
+/* Fill unit t (fresh from unit_take) from the request table at index ri
+ * (absolute), setting on its easy handle only what differs from its last
+ * use. Returns T_READY, T_INVALID or T_INTERNAL; raises a Lua error on
+ * wrong argument types. On T_READY the three values above the stack top it
+ * found are the method, the URL and the body (or nil): the body must stay
+ * alive until the transfer is done (libcurl does not copy POSTFIELDS). */
+static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
+  const char *method, *url, *body = NULL, *ua;
   size_t mlen, ulen, blen = 0;
   const char *bad;
   double connect_timeout = S->connect_timeout, timeout = S->timeout, d;
-  int verify = S->verify, has_ctype = 0, has_expect = 0, rc, i;
-  int is_get, is_head, is_post, wants_body;
-  CURL *e;
+  int verify = S->verify, seen = 0, rc, i, idempotent, keys;
+  int is_get, is_head, is_post, is_put, wants_body;
+  long ms;
+  curl_off_t maxfile;
+  CURL *e = t->easy;
 
   if (lua_type(L, ri) != LUA_TTABLE) return luaL_error(L, "request %d: table expected, got %s", k, luaL_typename(L, ri));
+  /* method, url, body, the string overrides and the headers' walk stay on the stack */
+  if (!lua_checkstack(L, 3 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
   t->max_body = S->max_body;
+  t->hlast = NULL;
+  t->hnext = t->headers;
+  keys = present_keys(L, ri);
 
-  /* Everything below until the first setopt may raise: nothing to free yet
-   * but the easy handle, which the perform state owns. */
-  t->easy = e = curl_easy_init();
-  if (e == NULL) return set_internal(t, "curl_easy_init failed");
-
-  lua_getfield(L, ri, "method");
+  if (keys & K_METHOD) lua_getfield(L, ri, "method");
+  else lua_pushnil(L);
   if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushliteral(L, "GET"); }
   if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: method must be a string", k);
-  method = lua_tolstring(L, -1, &mlen);
-  lua_rawseti(L, anchor, 3 * k - 2);        /* keep it alive for the setopt below */
+  method = lua_tolstring(L, -1, &mlen);   /* stays on the stack: alive for the setopt below */
   if (mlen > MAX_METHOD_LEN || !is_token(method, mlen)) return set_invalid(t, "method is not an HTTP token");
 
-  lua_getfield(L, ri, "url");
+  if (keys & K_URL) lua_getfield(L, ri, "url");
+  else lua_pushnil(L);
   if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: url must be a string", k);
   url = lua_tolstring(L, -1, &ulen);
-  lua_rawseti(L, anchor, 3 * k - 1);
-  if ((bad = check_url(url, ulen)) != NULL) return set_invalid(t, bad);
+  if ((bad = check_url(S, url, ulen)) != NULL) return set_invalid(t, bad);
 
-  lua_getfield(L, ri, "body");
+  if (keys & K_BODY) lua_getfield(L, ri, "body");
+  else lua_pushnil(L);
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: body must be a string", k);
     body = lua_tolstring(L, -1, &blen);
-    lua_rawseti(L, anchor, 3 * k);          /* libcurl does not copy POSTFIELDS */
-  } else {
+  }
+
+  if (keys & K_HEADERS) {
+    lua_getfield(L, ri, "headers");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
+      rc = take_headers(L, t, lua_gettop(L), &seen);
+      if (rc != T_NONE) return rc;
+    }
     lua_pop(L, 1);
   }
 
-  lua_getfield(L, ri, "headers");
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
-    rc = take_headers(L, t, lua_gettop(L), &has_ctype, &has_expect);
-    if (rc != T_NONE) return rc;
-  }
-  lua_pop(L, 1);
-
   /* per-request overrides */
-  opt_number(L, ri, "connect_timeout", &connect_timeout);
-  opt_number(L, ri, "timeout", &timeout);
-  opt_bool(L, ri, "verify", &verify);
-  if (opt_number(L, ri, "max_body", &d)) {
+  if (keys & K_CONNECT_TIMEOUT) opt_number(L, ri, "connect_timeout", &connect_timeout);
+  if (keys & K_TIMEOUT) opt_number(L, ri, "timeout", &timeout);
+  if (keys & K_VERIFY) opt_bool(L, ri, "verify", &verify);
+  if ((keys & K_MAX_BODY) && opt_number(L, ri, "max_body", &d)) {
     if (d != (double)(curl_off_t)d) return luaL_error(L, "max_body: integer expected");
     t->max_body = (curl_off_t)d;
   }
+  ua = S->str[S_USER_AGENT];
   for (i = 0; i < S_COUNT; i++) {
-    const char *s = opt_string_push(L, ri, STR_OPTS[i].name);
-    int pushed = s != NULL;
-    if (s == NULL) s = S->str[i];
-    if (s != NULL) EASY_OK(curl_easy_setopt(e, STR_OPTS[i].opt, s));  /* libcurl copies */
-    else if (i == S_CA_PATH) {
-      /* Debian's libcurl has a built-in CA folder, and while one is set it
-       * skips its cached CA store: every new TLS connection then re-reads
-       * the whole bundle (~20 ms of CPU). The bundle holds the same roots. */
-      EASY_OK(curl_easy_setopt(e, CURLOPT_CAPATH, NULL));
+    const char *s = (keys & (K_STR << i)) ? opt_string_push(L, ri, STR_OPTS[i].name) : NULL;
+    if (s != NULL) {
+      /* (a string stays alive on the stack until prepare returns) */
+      if (i == S_USER_AGENT) ua = s;
+      else {
+        t->custom = 1;   /* this handle no longer has the session's strings */
+        EASY_OK(curl_easy_setopt(e, STR_OPTS[i].opt, s));   /* libcurl copies */
+        if (i == S_PROXY) EASY_OK(curl_easy_setopt(e, CURLOPT_USERAGENT, ua));
+      }
     }
-    if (pushed) lua_pop(L, 1);
   }
+  /* The User-Agent goes in the header list: libcurl's own option costs
+   * twice as much (it is formatted byte by byte, curl_maprintf, even when a
+   * header overrides it). A caller's User-Agent header wins. */
+  if (!(seen & SEEN_UA) && ua != NULL && ua[0] != '\0' && !add_header_line(t, "User-Agent", 10, ua, strlen(ua)))
+    return set_internal(t, "out of memory");
 
-  /* method and body */
+  /* method and body; a unit last used for anything but a plain GET first
+   * goes back to libcurl's defaults */
   is_get = mlen == 3 && memcmp(method, "GET", 3) == 0;
   is_head = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
   is_post = mlen == 4 && memcmp(method, "POST", 4) == 0;
-  wants_body = body != NULL || is_post || (mlen == 3 && memcmp(method, "PUT", 3) == 0) ||
-               (mlen == 5 && memcmp(method, "PATCH", 5) == 0);
-  if (is_head) {
-    if (body != NULL) return set_invalid(t, "a HEAD request cannot carry a body");
-    EASY_OK(curl_easy_setopt(e, CURLOPT_NOBODY, 1L));
-  } else if (wants_body) {
-    EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen));
-    EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : ""));
-    if (!is_post) EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method));
-    if (!has_ctype && !add_raw_header(t, "Content-Type:")) return set_internal(t, "out of memory");
-  } else if (is_get) {
+  is_put = mlen == 3 && memcmp(method, "PUT", 3) == 0;
+  wants_body = body != NULL || is_post || is_put || (mlen == 5 && memcmp(method, "PATCH", 5) == 0);
+  if (is_head && body != NULL) return set_invalid(t, "a HEAD request cannot carry a body");
+  if (t->o_method != M_GET) {
+    EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL));
+    EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL));
+    EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1));
     EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
-  } else {
-    EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method));
+    t->o_method = M_GET;
   }
-  if (!has_expect && !add_raw_header(t, "Expect:")) return set_internal(t, "out of memory");
-  {
-    /* libcurl silently re-sends a request whose reused connection died
-     * before any response byte, POST included. A request that is not
-     * idempotent (unless the caller says it is) gets a fresh connection, so
-     * only the caller decides whether to send it again. */
-    int idempotent = is_get || is_head || (mlen == 3 && memcmp(method, "PUT", 3) == 0) ||
-                     (mlen == 6 && memcmp(method, "DELETE", 6) == 0) ||
-                     (mlen == 7 && memcmp(method, "OPTIONS", 7) == 0);
-    if (!idempotent) opt_bool(L, ri, "idempotent", &idempotent);
-    if (!idempotent) EASY_OK(curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L));
+  if (!is_get || wants_body) {
+    t->o_method = M_OTHER;
+    if (is_head) {
+      EASY_OK(curl_easy_setopt(e, CURLOPT_NOBODY, 1L));
+    } else if (wants_body) {
+      EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen));
+      EASY_OK(curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : ""));
+      if (!is_post) EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method));
+      if (!(seen & SEEN_CTYPE) && !add_raw_header(t, "Content-Type:")) return set_internal(t, "out of memory");
+      /* libcurl asks for 100-continue only before a body */
+      if (!(seen & SEEN_EXPECT) && !add_raw_header(t, "Expect:")) return set_internal(t, "out of memory");
+    } else {
+      EASY_OK(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method));
+    }
+  }
+  /* libcurl silently re-sends a request whose reused connection died
+   * before any response byte, POST included. A request that is not
+   * idempotent (unless the caller says it is) gets a fresh connection, so
+   * only the caller decides whether to send it again. */
+  idempotent = is_get || is_head || is_put || (mlen == 6 && memcmp(method, "DELETE", 6) == 0) ||
+               (mlen == 7 && memcmp(method, "OPTIONS", 7) == 0);
+  if (!idempotent && (keys & K_IDEMPOTENT)) opt_bool(L, ri, "idempotent", &idempotent);
+  if (t->o_fresh != !idempotent) {
+    t->o_fresh = !idempotent;
+    EASY_OK(curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)t->o_fresh));
   }
 
+  end_lines(t);
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)t));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)t));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)S));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)S));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, seconds_to_ms(connect_timeout)));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, seconds_to_ms(timeout)));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L));
-  EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L));
-  if (t->max_body > 0) EASY_OK(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, t->max_body));
-  t->errbuf[0] = '\0';
+  if (t->headers != t->o_headers) {
+    EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));
+    t->o_headers = t->headers;
+  }
+  if ((ms = seconds_to_ms(connect_timeout)) != t->o_connect_ms) {
+    t->o_connect_ms = ms;
+    EASY_OK(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms));
+  }
+  if ((ms = seconds_to_ms(timeout)) != t->o_timeout_ms) {
+    t->o_timeout_ms = ms;
+    EASY_OK(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms));
+  }
+  if ((verify != 0) != (t->o_verify != 0)) {
+    t->o_verify = verify != 0;
+    EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L));
+    EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L));
+  }
+  maxfile = t->max_body > 0 ? t->max_body : 0;
+  if (maxfile != t->o_maxfile) {
+    t->o_maxfile = maxfile;
+    EASY_OK(curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, maxfile));
+  }
   t->state = T_READY;
   return T_READY;
-}
-
-/* ---- running transfers ---------------------------------------------------- */
-
-/* Hand B's prepared transfers to the session's multi handle. No Lua call. */
-static void batch_attach(Session *S, Batch *B) {
-  size_t i;
-  for (i = 0; i < B->n; i++) {
-    Transfer *t = &B->t[i];
-    if (t->state != T_READY) continue;
-    if (curl_easy_setopt(t->easy, CURLOPT_SHARE, S->share) != CURLE_OK ||
-        curl_multi_add_handle(S->multi, t->easy) != CURLM_OK) {
-      curl_easy_setopt(t->easy, CURLOPT_SHARE, NULL);
-      set_internal(t, "cannot add the transfer to the multi handle");
-      continue;
-    }
-    t->in_multi = 1;
-    t->added = 1;
-    B->pending++;
-    S->requests++;
-  }
-  if (B->pending > 0) {
-    B->S = S;
-    B->prev = NULL;
-    B->next = S->batches;
-    if (S->batches) S->batches->prev = B;
-    S->batches = B;
-  }
 }
 
 /* ---- building results ----------------------------------------------------- */
@@ -911,11 +1285,15 @@ static void push_lower(lua_State *L, const char *s, size_t len) {
   luaL_pushresult(&b);
 }
 
+/* H[k] for a k that is not a key: the lower-case spelling of k, if that
+ * differs (a lower-case k that missed is absent, with no string built). */
 static int headers_index(lua_State *L) {
-  size_t len;
+  size_t len, i;
   const char *k;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   k = lua_tolstring(L, 2, &len);
+  for (i = 0; i < len && !(k[i] >= 'A' && k[i] <= 'Z'); i++) {}
+  if (i == len) return 0;
   push_lower(L, k, len);
   lua_rawget(L, 1);
   return 1;
@@ -950,6 +1328,103 @@ static void push_field_map(lua_State *L, const prv_headers *h) {
     lua_rawset(L, -3);
   }
   prv_setmetatable(L, HEADERS_MT);
+}
+
+#define QUICK_FIELDS 24   /* fields a usual response block has at most (prv_headers_split) */
+#define QUICK_NAME 128    /* longest name the quick path lower-cases on the C stack */
+
+/* The quick path's fields (prv_headers_split) usable here: names short
+ * enough to lower-case on the stack. */
+static int quick_ok(const prv_field *f, int n) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (f[i].name.len > QUICK_NAME) return 0;
+  return 1;
+}
+
+/* headers from the quick path's fields (spans into text, names distinct). */
+static void push_quick_map(lua_State *L, const char *text, const prv_field *f, int n) {
+  char lname[QUICK_NAME];
+  int i;
+  lua_createtable(L, 0, n);
+  for (i = 0; i < n; i++) {
+    size_t j, len = f[i].name.len;
+    const char *nm = text + f[i].name.off;
+    for (j = 0; j < len; j++) {
+      char c = nm[j];
+      lname[j] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    lua_pushlstring(L, lname, len);
+    lua_pushlstring(L, text + f[i].value.off, f[i].value.len);
+    lua_rawset(L, -3);
+  }
+  prv_setmetatable(L, HEADERS_MT);
+}
+
+/* A parsed header block owned by a userdata, for the rare header_list whose
+ * block the quick path does not take (repeats, folded lines, many fields). */
+#define PARSED_MT "provision.parsed_headers"
+
+static int parsed_gc(lua_State *L) {
+  prv_headers *h = (prv_headers *)lua_touserdata(L, 1);
+  if (h) prv_headers_free(h);
+  return 0;
+}
+
+/* resp.header_list, resp.trailers and resp.trailer_list, built on first use
+ * (and then stored in resp): most callers read only resp.headers. */
+static int response_index(lua_State *L) {
+  size_t klen;
+  const char *k;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tolstring(L, 2, &klen);
+  lua_settop(L, 2);
+  if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
+    size_t n = 0;
+    const char *p = NULL;
+    prv_field quick[64];
+    int nq, i;
+    lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);   /* 3 */
+    lua_pushvalue(L, 1);
+    lua_rawget(L, 3);                               /* 4: the raw header block, or nil */
+    if (lua_type(L, 4) == LUA_TSTRING) p = lua_tolstring(L, 4, &n);   /* on the stack: stays valid */
+    nq = p ? prv_headers_split(p, n, quick, 64) : 0;
+    if (nq >= 0) {
+      lua_createtable(L, nq, 0);
+      for (i = 0; i < nq; i++) {
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, i + 1);
+      }
+    } else {
+      size_t pos = 0;
+      const char *why = NULL;
+      prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);   /* 5 */
+      memset(h, 0, sizeof *h);
+      if (luaL_newmetatable(L, PARSED_MT)) {
+        lua_pushcfunction(L, parsed_gc);
+        lua_setfield(L, -2, "__gc");
+      }
+      lua_setmetatable(L, -2);
+      if (prv_headers_parse(p, n, h, &pos, &why) == 0) push_field_list(L, h);   /* it parsed before */
+      else lua_newtable(L);
+      prv_headers_free(h);
+    }
+  } else if (klen == 12 && memcmp(k, "trailer_list", 12) == 0) {
+    lua_newtable(L);
+  } else if (klen == 8 && memcmp(k, "trailers", 8) == 0) {
+    lua_newtable(L);
+    prv_setmetatable(L, HEADERS_MT);
+  } else {
+    return 0;
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
 }
 
 static const char *version_name(long v) {
@@ -1054,12 +1529,17 @@ static void push_transfer_err(lua_State *L, const Transfer *t, const char *kind,
   lua_setfield(L, -2, "time");
 }
 
-/* Pushes the response or the error of one transfer; returns 1 for an error. */
-static int push_entry(lua_State *L, Transfer *t) {
+/* Pushes the response or the error of one transfer; returns 1 for an error.
+ * lazy: absolute index of the registry's LAZY_KEY table. t may be NULL (no
+ * unit could be made for the request). */
+static int push_entry(lua_State *L, Transfer *t, int lazy) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind, *why = NULL, *part;
-  int early, sent, rc;
+  int early, sent, rc, nq = -1;
   size_t pos = 0;
+  prv_field quick[QUICK_FIELDS];
+  if (t == NULL) { push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0); return 1; }
+  if (t->state == T_CLOSED) { push_err(L, "closed", "session is closed", -1, 0); return 1; }
   if (t->state == T_INVALID) { push_err(L, "invalid_argument", t->msg, -1, 0); return 1; }
   if (t->state == T_INTERNAL) { push_err(L, "internal", t->msg, -1, t->added); return 1; }
   if (t->state != T_READY) { push_err(L, "internal", "request not prepared", -1, 0); return 1; }
@@ -1117,23 +1597,29 @@ static int push_entry(lua_State *L, Transfer *t) {
     return 1;
   }
 
-  /* The header and trailer blocks, parsed in C before any Lua allocation */
-  part = "headers";
-  rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
-  if (rc == 0) {
-    part = "trailers";
-    rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
+  /* The header and trailer blocks, split or parsed in C before any Lua
+   * allocation. The usual block (few fields, each name once, no trailers)
+   * takes the quick path: no copy, no sort. */
+  if (t->trl.len == 0) {
+    nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
+    if (nq > 0 && !quick_ok(quick, nq)) nq = -1;
   }
-  if (rc != 0) {
-    if (rc == -2) snprintf(msg, sizeof msg, "out of memory");
-    else snprintf(msg, sizeof msg, "malformed response %s: %s", part, why);
-    push_transfer_err(L, t, rc == -2 ? "internal" : "protocol", msg, -1, 1);
-    return 1;
+  if (nq < 0) {
+    part = "headers";
+    rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
+    if (rc == 0) {
+      part = "trailers";
+      rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
+    }
+    if (rc != 0) {
+      if (rc == -2) snprintf(msg, sizeof msg, "out of memory");
+      else snprintf(msg, sizeof msg, "malformed response %s: %s", part, why);
+      push_transfer_err(L, t, rc == -2 ? "internal" : "protocol", msg, -1, 1);
+      return 1;
+    }
   }
-  buf_free(&t->hdr);
-  buf_free(&t->trl);
 
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
   lua_pushstring(L, version_name(t->http_version));
@@ -1144,23 +1630,25 @@ static int push_entry(lua_State *L, Transfer *t) {
   lua_setfield(L, -2, "new_connections");
   lua_pushinteger(L, t->local_port);
   lua_setfield(L, -2, "local_port");
-  {
-    char *url = NULL;
-    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
-    lua_pushstring(L, url ? url : "");
-    lua_setfield(L, -2, "url");
-  }
+  lua_pushstring(L, t->eff_url ? t->eff_url : "");
+  lua_setfield(L, -2, "url");
   lua_pushlstring(L, t->body.p ? t->body.p : "", t->body.len);
   lua_setfield(L, -2, "body");
-  buf_free(&t->body);
-  push_field_list(L, &t->ph);
-  lua_setfield(L, -2, "header_list");
-  push_field_map(L, &t->ph);
+  if (nq >= 0) push_quick_map(L, t->hdr.p, quick, nq);
+  else push_field_map(L, &t->ph);
   lua_setfield(L, -2, "headers");
-  push_field_list(L, &t->pt);
-  lua_setfield(L, -2, "trailer_list");
-  push_field_map(L, &t->pt);
-  lua_setfield(L, -2, "trailers");
+  if (nq < 0 && t->pt.nfields > 0) {   /* trailers are rare: built at once when present */
+    push_field_list(L, &t->pt);
+    lua_setfield(L, -2, "trailer_list");
+    push_field_map(L, &t->pt);
+    lua_setfield(L, -2, "trailers");
+  }
+  if (nq > 0 || (nq < 0 && t->ph.nfields > 0)) {
+    lua_pushvalue(L, -1);
+    lua_pushlstring(L, t->hdr.p, t->hdr.len);
+    lua_rawset(L, lazy);     /* header_list is built from the raw block when first read */
+  }
+  prv_setmetatable(L, RESPONSE_MT);
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
   return 0;
@@ -1169,13 +1657,16 @@ static int push_entry(lua_State *L, Transfer *t) {
 /* ---- batches ------------------------------------------------------------- */
 
 /* The one idempotent closer of a batch (__gc, __close, close(), and the end
- * of request()/perform()): takes its unfinished transfers out of the multi
- * handle if the session is still open, frees every C resource, drops the
+ * of perform()): takes its unfinished transfers out of the multi
+ * handle if the session is still open, gives its units back, drops the
  * registry reference. */
 static void batch_close(lua_State *L, Batch *B) {
   size_t i;
-  batch_detach(B, STOP_ABORTED);
-  for (i = 0; i < B->n; i++) transfer_release(&B->t[i]);
+  group_detach(&B->g, STOP_ABORTED);
+  for (i = 0; i < B->n; i++) {
+    if (B->t[i]) unit_release(B->t[i]);
+    B->t[i] = NULL;
+  }
   if (B->ref != LUA_NOREF && B->ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, B->ref);
   B->ref = LUA_NOREF;
   B->released = 1;
@@ -1187,86 +1678,148 @@ static int batch_gc(lua_State *L) {
   return 0;
 }
 
-/* Session at index 1, the request (single) or the list at index 2. Pushes the
- * batch userdata and its anchor table; returns the batch, or NULL when
- * reading the requests (metamethods) closed the session. Invalid entries are
- * kept in place; the valid ones are in the multi handle, not yet performed. */
-static Batch *batch_new(lua_State *L, Session *S, int single) {
+/* Session at index 1, the list at index 2. Pushes the batch userdata (3) and
+ * its anchor table (4); returns the batch, or NULL when reading the requests
+ * (metamethods) closed the session. Invalid entries are kept in place; the
+ * valid ones are in the multi handle, not yet performed. */
+static Batch *batch_new(lua_State *L, Session *S) {
   size_t n, i, size;
   Batch *B;
   int anchor;
-  n = single ? 1 : (size_t)prv_rawlen(L, 2);
+  n = (size_t)prv_rawlen(L, 2);
   if (n > 100000) luaL_error(L, "too many requests in one perform (%d)", (int)n);
-  size = offsetof(Batch, t) + (n ? n : 1) * sizeof(Transfer);
+  size = offsetof(Batch, t) + (n ? n : 1) * sizeof(Transfer *);
   B = (Batch *)prv_newuserdata(L, size);
   memset(B, 0, size);
   B->ref = LUA_NOREF;
   B->n = n;
-  for (i = 0; i < n; i++) B->t[i].batch = B;
   prv_setmetatable(L, BATCH_MT);
-  lua_createtable(L, (int)(3 * n), 1);
+  lua_createtable(L, (int)n, 1);
   anchor = lua_gettop(L);
   lua_pushvalue(L, 1);
-  lua_setfield(L, anchor, "session");       /* the batch keeps its session alive */
+  lua_setfield(L, anchor, "session");         /* the batch keeps its session alive */
   lua_pushvalue(L, anchor);
   B->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   for (i = 0; i < n; i++) {
-    if (single) lua_pushvalue(L, 2);
-    else lua_rawgeti(L, 2, (int)i + 1);
-    prepare(L, S, &B->t[i], lua_gettop(L), anchor, (int)i + 1);
+    int base, ri;
+    Transfer *t = unit_take(S);
+    B->t[i] = t;                            /* the batch owns it from here */
+    if (t) t->group = &B->g;
+    lua_rawgeti(L, 2, (int)i + 1);
+    ri = base = lua_gettop(L);
+    if (t == NULL) {
+      /* reported in place (internal); a request of the wrong type still raises */
+      if (lua_type(L, ri) != LUA_TTABLE)
+        luaL_error(L, "request %d: table expected, got %s", (int)i + 1, luaL_typename(L, ri));
+    } else if (prepare(L, S, t, ri, (int)i + 1) == T_READY) {
+      lua_pushvalue(L, base + 3);             /* the body (or nil) */
+      lua_rawseti(L, anchor, (int)i + 1);     /* libcurl does not copy POSTFIELDS */
+    }
     lua_settop(L, anchor);
   }
   /* Reading the requests may have run Lua code (metamethods) that closed
    * the session. */
   if (S->closed) return NULL;
-  batch_attach(S, B);
+  for (i = 0; i < n; i++)
+    if (B->t[i] && B->t[i]->state == T_READY) unit_attach(S, &B->g, B->t[i]);
   return B;
 }
 
-/* Push the list of entries (B done); frees each transfer as it goes. */
+/* Push the list of entries (B done); gives each unit back as it goes. */
 static void push_results(lua_State *L, Batch *B) {
   size_t i;
-  int out;
+  int out, lazy;
   lua_createtable(L, (int)B->n, 0);
   out = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  lazy = lua_gettop(L);
   for (i = 0; i < B->n; i++) {
-    push_entry(L, &B->t[i]);
+    Transfer *t = B->t[i];
+    push_entry(L, t, lazy);
     lua_rawseti(L, out, (int)i + 1);
-    transfer_release(&B->t[i]);
+    B->t[i] = NULL;
+    if (t) unit_release(t);
   }
+  lua_settop(L, out);
 }
 
-/* request()/perform(): start, step until done, results. single: the request
- * table is at index 2; else the list. */
-static int execute(lua_State *L, int single) {
+/* perform(): start, step until done, results. */
+static int session_perform(lua_State *L) {
   Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
   Batch *B;
 
   if (S->closed) return push_closed(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  B = batch_new(L, S, single);              /* 3: batch, 4: anchor */
+  B = batch_new(L, S);                      /* 3: batch, 4: anchor */
   if (B == NULL) { batch_close(L, (Batch *)lua_touserdata(L, 3)); return push_closed(L); }
-  while (!batch_drive(B, 1000)) {}
-
-  if (single) {
-    int failed = push_entry(L, &B->t[0]);
-    batch_close(L, B);
-    if (failed) {
-      lua_pushnil(L);
-      lua_insert(L, -2);
-      return 2;
-    }
-    return 1;
-  }
+  while (!group_drive(&B->g, 1000)) {}
   push_results(L, B);
   batch_close(L, B);
   return 1;
 }
 
-static int session_request(lua_State *L) { return execute(L, 1); }
-static int session_perform(lua_State *L) { return execute(L, 0); }
+/* request(): one unit, taken for the length of the call (no batch). Its Lua
+ * work (reading the request, building the result) runs under lua_pcall in
+ * request_p, so that an error raised there gives the unit back; between
+ * the two, the transfer runs with no Lua call, its group on the C stack. */
+typedef struct {
+  Session *S;
+  Transfer *t;
+  Group g;
+  int failed;
+} OneCall;
+
+static int request_p(lua_State *L) {   /* 1: session, 2: request, 3: the OneCall */
+  OneCall *c = (OneCall *)lua_touserdata(L, 3);
+  Session *S = c->S;
+  Transfer *t = c->t;
+  int rc = prepare(L, S, t, 2, 1);     /* its strings stay on this stack until the end */
+  if (S->closed) {                     /* reading the request ran Lua code that closed it */
+    c->failed = 1;
+    push_err(L, "closed", "session is closed", -1, 0);
+    return 1;
+  }
+  if (rc == T_READY) {
+    t->group = &c->g;
+    unit_attach(S, &c->g, t);
+    while (!group_drive(&c->g, 1000)) {}
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  c->failed = push_entry(L, t, lua_gettop(L));
+  return 1;
+}
+
+static int session_request(lua_State *L) {
+  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  OneCall c;
+  int rc;
+  if (S->closed) return push_closed(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  memset(&c, 0, sizeof c);
+  c.S = S;
+  c.t = unit_take(S);
+  if (c.t == NULL) {
+    lua_pushnil(L);
+    push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0);
+    return 2;
+  }
+  lua_pushcfunction(L, request_p);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushlightuserdata(L, &c);
+  rc = lua_pcall(L, 3, 1, 0);
+  unit_release(c.t);                   /* out of the multi handle by now, whatever happened */
+  if (rc != LUA_OK) return lua_error(L);
+  if (c.failed) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return 1;
+}
 
 /* session:start(list) -> batch: the transfers are in the multi handle and
  * have had one curl_multi_perform; nothing waits. */
@@ -1276,9 +1829,9 @@ static int session_start(lua_State *L) {
   if (S->closed) return push_closed(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  B = batch_new(L, S, 0);                   /* 3: batch, 4: anchor */
+  B = batch_new(L, S);                      /* 3: batch, 4: anchor */
   if (B == NULL) { batch_close(L, (Batch *)lua_touserdata(L, 3)); return push_closed(L); }
-  batch_drive(B, 0);
+  group_drive(&B->g, 0);
   lua_settop(L, 3);
   return 1;
 }
@@ -1293,35 +1846,37 @@ static int batch_closed(lua_State *L) {
   return 2;
 }
 
-static int batch_done(const Batch *B) { return B->S == NULL || B->pending == 0; }
+static int batch_done(const Batch *B) { return B->g.S == NULL || B->g.pending == 0; }
+
+static double opt_timeout(lua_State *L, int idx) {
+  double timeout = 0.0;
+  if (!lua_isnoneornil(L, idx)) {
+    timeout = (double)luaL_checknumber(L, idx);
+    if (!(timeout >= 0.0)) luaL_argerror(L, idx, "timeout must be a number >= 0");
+  }
+  return timeout;
+}
 
 /* batch:step([timeout_s]) -> true when all of this batch's transfers are done */
 static int batch_step(lua_State *L) {
   Batch *B = check_batch(L);
-  double timeout = 0.0;
-  if (!lua_isnoneornil(L, 2)) {
-    timeout = (double)luaL_checknumber(L, 2);
-    if (!(timeout >= 0.0)) return luaL_argerror(L, 2, "timeout must be a number >= 0");
-  }
+  double timeout = opt_timeout(L, 2);
   if (B->released) return batch_closed(L);
-  lua_pushboolean(L, batch_drive(B, timeout > 0.0 ? seconds_to_ms(timeout) : 0));
+  lua_pushboolean(L, group_drive(&B->g, timeout > 0.0 ? seconds_to_ms(timeout) : 0));
   return 1;
 }
 
-/* batch:wait_info() -> {fds = {{fd=, read=, write=}, ...}, timeout = s, complete = b} */
-static int batch_wait_info(lua_State *L) {
-  Batch *B = check_batch(L);
-  Session *S;
+/* {fds = {{fd=, read=, write=}, ...}, timeout = s, complete = b} for the
+ * session S (NULL: nothing to wait for). */
+static int push_wait_info(lua_State *L, Session *S) {
   fd_set rd, wr, ex;
   int maxfd = -1, fd, k = 0, complete = 1;
   long ms = -1;
   double timeout;
-  if (B->released) return batch_closed(L);
   FD_ZERO(&rd);
   FD_ZERO(&wr);
   FD_ZERO(&ex);
-  S = B->S;
-  if (!batch_done(B)) {
+  if (S != NULL) {
     if (curl_multi_fdset(S->multi, &rd, &wr, &ex, &maxfd) != CURLM_OK) maxfd = -1;
     if (curl_multi_timeout(S->multi, &ms) != CURLM_OK) ms = -1;
     complete = S->wide_fds == 0;
@@ -1354,6 +1909,13 @@ static int batch_wait_info(lua_State *L) {
   lua_pushboolean(L, complete);
   lua_setfield(L, -2, "complete");
   return 1;
+}
+
+/* batch:wait_info() -> {fds = {{fd=, read=, write=}, ...}, timeout = s, complete = b} */
+static int batch_wait_info(lua_State *L) {
+  Batch *B = check_batch(L);
+  if (B->released) return batch_closed(L);
+  return push_wait_info(L, batch_done(B) ? NULL : B->g.S);
 }
 
 /* batch:results() -> the list perform returns; nil, err until done */
@@ -1391,7 +1953,7 @@ static int batch_results(lua_State *L) {
 /* batch:cancel() -> true: unfinished transfers end as "aborted" errors */
 static int batch_cancel(lua_State *L) {
   Batch *B = check_batch(L);
-  batch_detach(B, STOP_ABORTED);
+  group_detach(&B->g, STOP_ABORTED);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -1408,59 +1970,455 @@ static int batch_tostring(lua_State *L) {
   Batch *B = check_batch(L);
   if (B->released) lua_pushliteral(L, "provision.batch (closed)");
   else if (batch_done(B)) lua_pushfstring(L, "provision.batch (%p, done)", (void *)B);
-  else lua_pushfstring(L, "provision.batch (%p, %d pending)", (void *)B, (int)B->pending);
+  else lua_pushfstring(L, "provision.batch (%p, %d pending)", (void *)B, (int)B->g.pending);
+  return 1;
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+static Stream *check_stream(lua_State *L) {
+  return (Stream *)luaL_checkudata(L, 1, STREAM_MT);
+}
+
+static int stream_closed(lua_State *L) {
+  lua_pushnil(L);
+  push_err(L, "closed", "stream is closed", -1, 0);
+  return 2;
+}
+
+static int stream_busy(lua_State *L) {
+  return luaL_error(L, "stream is busy: called from a finalizer during another call on it");
+}
+
+/* Room for one more slot (C memory only). 0 when out of memory. */
+static int slot_room(Stream *St) {
+  size_t cap;
+  Transfer **ns;
+  size_t *nf;
+  if (St->nfree > 0 || St->nslots < St->cap) return 1;
+  cap = St->cap ? St->cap * 2 : 16;
+  ns = (Transfer **)realloc(St->slots, cap * sizeof *ns);
+  if (ns == NULL) return 0;
+  St->slots = ns;
+  nf = (size_t *)realloc(St->free_slots, cap * sizeof *nf);
+  if (nf == NULL) return 0;   /* the larger slots array is kept: harmless */
+  St->free_slots = nf;
+  St->cap = cap;
+  return 1;
+}
+
+static size_t slot_take(Stream *St) {
+  if (St->nfree > 0) return St->free_slots[--St->nfree];
+  St->slots[St->nslots] = NULL;
+  return ++St->nslots;
+}
+
+/* A unit leaves the stream (answered, or dropped): its anchors go (setting
+ * nil allocates nothing), its slot is free, the unit goes back. */
+static void stream_drop(lua_State *L, Stream *St, Transfer *t, int anchor) {
+  size_t s = t->slot;
+  lua_pushnil(L);
+  lua_rawseti(L, anchor, (int)(2 * s - 1));
+  lua_pushnil(L);
+  lua_rawseti(L, anchor, (int)(2 * s));
+  St->slots[s - 1] = NULL;
+  St->free_slots[St->nfree++] = s;
+  St->held--;
+  unit_release(t);
+}
+
+/* The one idempotent closer (__gc, __close, close()): unfinished transfers
+ * are taken out, every unit goes back, the anchors go. */
+static void stream_close(lua_State *L, Stream *St) {
+  size_t i;
+  if (St->released) return;
+  if (St->busy) { St->close_requested = 1; return; }
+  group_detach(&St->g, STOP_ABORTED);
+  for (i = 0; i < St->nslots; i++) {
+    if (St->slots[i]) unit_release(St->slots[i]);
+    St->slots[i] = NULL;
+  }
+  free(St->slots);
+  free(St->free_slots);
+  St->slots = NULL;
+  St->free_slots = NULL;
+  St->nslots = St->cap = St->nfree = St->held = 0;
+  St->done_head = St->done_tail = NULL;
+  if (St->ref != LUA_NOREF && St->ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, St->ref);
+  St->ref = LUA_NOREF;
+  St->released = 1;
+}
+
+static int stream_gc(lua_State *L) {
+  Stream *St = check_stream(L);
+  St->busy = 0;   /* nothing runs on an unreachable stream */
+  stream_close(L, St);
+  return 0;
+}
+
+static int stream_close_m(lua_State *L) {
+  stream_close(L, check_stream(L));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* session:stream() -> stream */
+static int session_stream(lua_State *L) {
+  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Stream *St;
+  if (S->closed) return push_closed(L);
+  lua_settop(L, 1);
+  St = (Stream *)prv_newuserdata(L, sizeof *St);
+  memset(St, 0, sizeof *St);
+  St->g.is_stream = 1;
+  St->S = S;
+  St->ref = LUA_NOREF;
+  prv_setmetatable(L, STREAM_MT);
+  lua_createtable(L, 16, 1);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "session");   /* the stream keeps its session alive */
+  St->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
+/* Protected part of add(): 1 = the request, 2 = the stream, 3 = the unit
+ * (light userdata). Returns the body to anchor (or nil) when the request is
+ * ready. */
+static int stream_prepare_p(lua_State *L) {
+  Stream *St = (Stream *)lua_touserdata(L, 2);
+  Transfer *t = (Transfer *)lua_touserdata(L, 3);
+  int base = lua_gettop(L);
+  if (prepare(L, St->S, t, 1, 1) == T_READY) {
+    lua_pushvalue(L, base + 3);
+    return 1;
+  }
+  return 0;
+}
+
+/* stream:add(req, tag) -> true. The request starts (it is in the multi
+ * handle; the next poll drives it); one that cannot start (invalid, closed
+ * session) is answered by the next poll. A wrong type raises. */
+static int stream_add(lua_State *L) {
+  Stream *St = check_stream(L);
+  Session *S;
+  Transfer *t;
+  size_t slot;
+  int rc;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "tag expected (any value but nil)");
+  lua_settop(L, 3);
+  if (St->released) return stream_closed(L);
+  if (St->busy) return stream_busy(L);
+  if (!slot_room(St)) return luaL_error(L, "out of memory");
+  S = St->S;
+  t = S->closed ? NULL : unit_take(S);
+  if (t == NULL) {
+    t = unit_bare();
+    if (t == NULL) return luaL_error(L, "out of memory");
+    if (S->closed) t->state = T_CLOSED;
+    else set_internal(t, "cannot create a transfer (out of memory)");
+  }
+  slot = slot_take(St);
+  St->slots[slot - 1] = t;   /* the stream owns it from here */
+  t->slot = slot;
+  t->group = &St->g;
+  St->held++;
+  St->busy = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);   /* 4: anchor */
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, 4, (int)(2 * slot - 1));
+  if (t->state == T_NONE) {
+    lua_pushcfunction(L, stream_prepare_p);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, St);
+    lua_pushlightuserdata(L, t);
+    rc = lua_pcall(L, 3, 1, 0);                  /* 5: the body, nil, or the error */
+    if (rc != LUA_OK) {
+      St->busy = 0;
+      stream_drop(L, St, t, 4);
+      if (St->close_requested) stream_close(L, St);
+      lua_settop(L, 5);
+      return lua_error(L);
+    }
+    if (t->state == T_READY) {
+      if (!lua_isnil(L, 5)) {
+        lua_pushvalue(L, 5);
+        lua_rawseti(L, 4, (int)(2 * slot));      /* libcurl does not copy POSTFIELDS */
+      }
+      /* reading the request may have run Lua code that closed the session */
+      if (S->closed) t->state = T_CLOSED;
+      else unit_attach(S, &St->g, t);
+    }
+  }
+  if (!t->in_multi) stream_queue(St, t);   /* invalid, internal or closed: the next poll answers */
+  St->busy = 0;
+  if (St->close_requested) stream_close(L, St);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Protected part of poll(): 1 = the stream (light userdata). Pushes
+ * {tag1, resp1, tag2, resp2, ...} for every unit that ended, in order. */
+static int stream_collect_p(lua_State *L) {
+  Stream *St = (Stream *)lua_touserdata(L, 1);
+  Transfer *t;
+  int n = 0;
+  lua_createtable(L, 8, 0);                     /* 2 */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);   /* 3: anchor */
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY); /* 4 */
+  /* One unit at a time leaves the queue before anything is built for it:
+   * units that end meanwhile (a finalizer closing the session) join it. */
+  while ((t = St->done_head) != NULL) {
+    St->done_head = t->next;
+    if (St->done_head == NULL) St->done_tail = NULL;
+    t->next = NULL;
+    lua_rawgeti(L, 3, (int)(2 * t->slot - 1));   /* the tag */
+    lua_rawseti(L, 2, ++n);
+    push_entry(L, t, 4);
+    lua_rawseti(L, 2, ++n);
+    stream_drop(L, St, t, 3);
+  }
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* stream:poll([timeout_s]) -> {tag1, resp1, tag2, resp2, ...}: the requests
+ * that ended, each with its tag. When none has, it drives the session's
+ * multi handle and waits at most timeout seconds (cut short by libcurl's
+ * own timer) for the first; it may return empty. */
+static int stream_poll(lua_State *L) {
+  Stream *St = check_stream(L);
+  double timeout = opt_timeout(L, 2);
+  int rc;
+  if (St->released) return stream_closed(L);
+  if (St->busy) return stream_busy(L);
+  if (St->done_head == NULL) group_drive(&St->g, timeout > 0.0 ? seconds_to_ms(timeout) : 0);
+  if (St->done_head == NULL) {
+    lua_createtable(L, 0, 0);
+    return 1;
+  }
+  lua_settop(L, 1);
+  St->busy = 1;
+  lua_pushcfunction(L, stream_collect_p);
+  lua_pushlightuserdata(L, St);
+  rc = lua_pcall(L, 1, 1, 0);
+  St->busy = 0;
+  if (St->close_requested) stream_close(L, St);
+  if (rc != LUA_OK) return lua_error(L);
+  return 1;
+}
+
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* What stream:request's protected part tells the caller. */
+typedef struct {
+  Stream *St;
+  Transfer *t;
+  double wait;
+  int answered, failed;
+} StreamCall;
+
+/* Protected part of request(): 1 = the request, 2 = the StreamCall (light
+ * userdata). Pushes the answer, or false when it is still running. */
+static int stream_request_p(lua_State *L) {
+  StreamCall *c = (StreamCall *)lua_touserdata(L, 2);
+  Stream *St = c->St;
+  Session *S = St->S;
+  Transfer *t = c->t;
+  int anchor;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);
+  anchor = lua_gettop(L);
+  if (prepare(L, S, t, 1, 1) == T_READY) {   /* its method, URL and body above the anchor */
+    if (!lua_isnil(L, anchor + 3)) {
+      lua_pushvalue(L, anchor + 3);
+      lua_rawseti(L, anchor, (int)(2 * t->slot));   /* libcurl does not copy POSTFIELDS */
+    }
+    /* reading the request may have run Lua code that closed the session */
+    if (S->closed) t->state = T_CLOSED;
+    else unit_attach(S, &St->g, t);
+  }
+  if (t->in_multi) {
+    double deadline = mono_now() + c->wait;
+    for (;;) {
+      double left = deadline - mono_now();
+      if (t->done || left <= 0 || St->g.S == NULL) break;
+      group_drive(&St->g, seconds_to_ms(left));
+    }
+  }
+  if (t->in_multi) {
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, anchor, (int)(2 * t->slot - 1));   /* its tag for poll */
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (t->done) {   /* ended in the multi handle: out of the queue of ended units */
+    Transfer **pp = &St->done_head, *prev = NULL;
+    while (*pp != NULL && *pp != t) { prev = *pp; pp = &(*pp)->next; }
+    if (*pp == t) {
+      *pp = t->next;
+      if (St->done_tail == t) St->done_tail = prev;
+      t->next = NULL;
+    }
+  }
+  c->answered = 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  c->failed = push_entry(L, t, lua_gettop(L));
+  return 1;
+}
+
+/* stream:request(req, wait) -> resp | nil, err | false. The request runs in
+ * the stream; when it ends within `wait` seconds its answer comes back as
+ * session:request's would, else false: it goes on, and a later poll hands
+ * it back with the tag true. A wrong type raises. */
+static int stream_request(lua_State *L) {
+  Stream *St = check_stream(L);
+  Session *S;
+  StreamCall c;
+  size_t slot;
+  int rc;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&c, 0, sizeof c);
+  c.wait = opt_timeout(L, 3);
+  lua_settop(L, 2);
+  if (St->released) return stream_closed(L);
+  if (St->busy) return stream_busy(L);
+  if (!slot_room(St)) return luaL_error(L, "out of memory");
+  S = St->S;
+  if (S->closed) return push_closed(L);
+  c.St = St;
+  c.t = unit_take(S);
+  if (c.t == NULL) {
+    lua_pushnil(L);
+    push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0);
+    return 2;
+  }
+  slot = slot_take(St);
+  St->slots[slot - 1] = c.t;   /* the stream owns it from here */
+  c.t->slot = slot;
+  c.t->group = &St->g;
+  St->held++;
+  St->busy = 1;
+  lua_pushcfunction(L, stream_request_p);
+  lua_pushvalue(L, 2);
+  lua_pushlightuserdata(L, &c);
+  rc = lua_pcall(L, 2, 1, 0);                    /* 3: the answer, false, or the error */
+  St->busy = 0;
+  if (rc != LUA_OK || c.answered) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);
+    if (c.t->in_multi) transfer_stop(S, c.t, STOP_ABORTED);   /* an error struck while it ran */
+    if (St->slots[slot - 1] == c.t) {
+      /* not yet handed back: drop it (a finalizer's session close may have queued it) */
+      Transfer **pp = &St->done_head, *prev = NULL;
+      while (*pp != NULL && *pp != c.t) { prev = *pp; pp = &(*pp)->next; }
+      if (*pp == c.t) {
+        *pp = c.t->next;
+        if (St->done_tail == c.t) St->done_tail = prev;
+      }
+      stream_drop(L, St, c.t, lua_gettop(L));
+    }
+    lua_settop(L, 3);
+  }
+  if (St->close_requested) stream_close(L, St);
+  if (rc != LUA_OK) return lua_error(L);
+  if (c.answered && c.failed) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return 1;
+}
+
+/* stream:inflight() -> requests added and not yet handed back by poll */
+static int stream_inflight(lua_State *L) {
+  Stream *St = check_stream(L);
+  lua_pushinteger(L, (lua_Integer)St->held);
+  return 1;
+}
+
+/* stream:wait_info(): as batch:wait_info(), for this stream's session */
+static int stream_wait_info(lua_State *L) {
+  Stream *St = check_stream(L);
+  if (St->released) return stream_closed(L);
+  return push_wait_info(L, (St->g.S == NULL || St->done_head != NULL) ? NULL : St->g.S);
+}
+
+static int stream_tostring(lua_State *L) {
+  Stream *St = check_stream(L);
+  if (St->released) lua_pushliteral(L, "provision.stream (closed)");
+  else lua_pushfstring(L, "provision.stream (%p, %d in flight)", (void *)St, (int)St->held);
   return 1;
 }
 
 /* ---- registration --------------------------------------------------------- */
 
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      lua_CFunction tostring) {
+  if (luaL_newmetatable(L, name)) {
+    lua_newtable(L);
+    prv_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+}
+
 void prv_open_http(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "request", session_request }, { "perform", session_perform },
-    { "start", session_start },     { "close", session_close },
-    { "stats", session_stats },     { NULL, NULL },
+    { "start", session_start },     { "stream", session_stream },
+    { "close", session_close },     { "stats", session_stats },
+    { NULL, NULL },
   };
   static const luaL_Reg batch_methods[] = {
     { "step", batch_step },       { "wait_info", batch_wait_info },
     { "results", batch_results }, { "cancel", batch_cancel },
     { "close", batch_close_m },   { NULL, NULL },
   };
+  static const luaL_Reg stream_methods[] = {
+    { "add", stream_add },             { "poll", stream_poll },
+    { "request", stream_request },
+    { "inflight", stream_inflight },   { "wait_info", stream_wait_info },
+    { "close", stream_close_m },       { NULL, NULL },
+  };
   curl_version_info_data *vi;
 
   pthread_once(&g_init_once, global_init);
 
-  if (luaL_newmetatable(L, SESSION_MT)) {
-    lua_newtable(L);
-    prv_setfuncs(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, session_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, session_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, session_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, BATCH_MT)) {
-    lua_newtable(L);
-    prv_setfuncs(L, batch_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, batch_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, batch_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, batch_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  new_class(L, SESSION_MT, methods, session_gc, session_tostring);
+  new_class(L, BATCH_MT, batch_methods, batch_gc, batch_tostring);
+  new_class(L, STREAM_MT, stream_methods, stream_gc, stream_tostring);
   if (luaL_newmetatable(L, HEADERS_MT)) {
     lua_pushcfunction(L, headers_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, RESPONSE_MT)) {
+    lua_pushcfunction(L, response_index);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, ERROR_MT)) {
     lua_pushcfunction(L, err_tostring);
     lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  if (lua_isnil(L, -1)) {
+    lua_newtable(L);                       /* response -> packed header fields, weak keys */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
   }
   lua_pop(L, 1);
 

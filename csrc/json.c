@@ -310,16 +310,45 @@ static int dec_enter(dec_t *d) {
   return 0;
 }
 
+/* Arrays and objects keep their first PENDING elements (or key/value pairs)
+ * on the Lua stack and create the table only then, sized for them: a table
+ * grown one key at a time is rebuilt at every power of two. */
+#define PENDING 32
+
+/* Create the table for the n values (stride 1) or pairs (stride 2) above
+ * base, move them in, and leave only the table above base. */
+static void flush_pending(dec_t *d, int base, int n, int pairs, int more) {
+  lua_State *L = d->L;
+  int i, t;
+  if (pairs) lua_createtable(L, 0, n + more);
+  else lua_createtable(L, n + more, 0);
+  t = lua_gettop(L);
+  for (i = 0; i < n; i++) {
+    if (pairs) {
+      lua_pushvalue(L, base + 2 * i + 1);
+      lua_pushvalue(L, base + 2 * i + 2);
+      lua_rawset(L, t);
+    } else {
+      lua_pushvalue(L, base + i + 1);
+      lua_rawseti(L, t, i + 1);
+    }
+  }
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+}
+
 static int dec_array(dec_t *d) {
   lua_State *L = d->L;
   const char *p;
-  int n = 0;
+  int n = 0, base, flushed = 0;
   if (dec_enter(d)) return -1;
-  lua_newtable(L);
-  lua_pushvalue(L, d->mt);
-  lua_setmetatable(L, -2);
+  if (!lua_checkstack(L, PENDING + 4)) return dec_fail(d, d->p, "Lua stack overflow");
+  base = lua_gettop(L);
   p = skip_ws(d->p + 1, d->end);
   if (p < d->end && *p == ']') {
+    lua_newtable(L);
+    lua_pushvalue(L, d->mt);
+    lua_setmetatable(L, -2);
     d->p = p + 1;
     d->depth--;
     return 0;
@@ -327,13 +356,21 @@ static int dec_array(dec_t *d) {
   d->p = p;
   for (;;) {
     if (dec_value(d)) return -1;
-    lua_rawseti(L, -2, ++n);
+    ++n;
+    if (flushed) lua_rawseti(L, base + 1, n);
+    else if (n == PENDING) {
+      flush_pending(d, base, n, 0, n);
+      flushed = 1;
+    }
     p = skip_ws(d->p, d->end);
     if (p >= d->end) return dec_fail(d, p, "unexpected end of input in array");
     if (*p == ',') { d->p = p + 1; continue; }
     if (*p == ']') { d->p = p + 1; break; }
     return dec_unexpected(d, p, "expected ',' or ']'");
   }
+  if (!flushed) flush_pending(d, base, n, 0, 0);
+  lua_pushvalue(L, d->mt);
+  lua_setmetatable(L, -2);
   d->depth--;
   return 0;
 }
@@ -341,10 +378,13 @@ static int dec_array(dec_t *d) {
 static int dec_object(dec_t *d) {
   lua_State *L = d->L;
   const char *p;
+  int n = 0, base, flushed = 0;
   if (dec_enter(d)) return -1;
-  lua_newtable(L);
+  if (!lua_checkstack(L, 2 * PENDING + 4)) return dec_fail(d, d->p, "Lua stack overflow");
+  base = lua_gettop(L);
   p = skip_ws(d->p + 1, d->end);
   if (p < d->end && *p == '}') {
+    lua_newtable(L);
     d->p = p + 1;
     d->depth--;
     return 0;
@@ -359,13 +399,19 @@ static int dec_object(dec_t *d) {
     if (*p != ':') return dec_unexpected(d, p, "expected ':'");
     d->p = p + 1;
     if (dec_value(d)) return -1;
-    lua_rawset(L, -3);
+    ++n;
+    if (flushed) lua_rawset(L, base + 1);
+    else if (n == PENDING) {
+      flush_pending(d, base, n, 1, n);
+      flushed = 1;
+    }
     p = skip_ws(d->p, d->end);
     if (p >= d->end) return dec_fail(d, p, "unexpected end of input in object");
     if (*p == ',') { p = skip_ws(p + 1, d->end); continue; }
     if (*p == '}') { d->p = p + 1; break; }
     return dec_unexpected(d, p, "expected ',' or '}'");
   }
+  if (!flushed) flush_pending(d, base, n, 1, 0);
   d->depth--;
   return 0;
 }

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install the Debian packages provision needs, only those that are missing.
-# Usage: scripts/deps.sh build|test|fuzz|demo
+# Usage: scripts/deps.sh build|test|fuzz|demo|bench
 set -eu
 want="lua5.4 liblua5.4-dev lua-cjson libcurl4-openssl-dev libssl-dev cmake pkg-config make gcc lua-socket openssl lua-sql-sqlite3"
 fuzz="clang-14 libclang-rt-14-dev"   # libFuzzer (scripts/fuzz.sh)
 case "${1:-build}" in
   test) want="$want lua-busted lua-check lua5.1 luarocks nginx-light libnginx-mod-http-lua libluajit2-5.1-dev valgrind tmux zsh fish lua-yaml nodejs npm $fuzz" ;;
   fuzz) want="$want $fuzz" ;;
+  bench) want="$want nginx-light valgrind libcjson-dev" ;;
 esac
 missing=""
 for p in $want; do

@@ -26,9 +26,23 @@ static int is_ows(char c) { return c == ' ' || c == '\t'; }
 
 void prv_headers_free(prv_headers *h) {
   free(h->text);
-  free(h->fields);
-  free(h->merged);
+  free(h->fields); /* merged (and the sort's scratch) share this block */
   memset(h, 0, sizeof *h);
+}
+
+/* The few fields of a usual response sort faster by insertion than through
+ * qsort's calls; both give the same order (byname_cmp is a total order). */
+static void sort_byname(byname_t *a, size_t n) {
+  size_t i, j;
+  if (n > 16) {
+    qsort(a, n, sizeof *a, byname_cmp);
+    return;
+  }
+  for (i = 1; i < n; i++) {
+    byname_t x = a[i];
+    for (j = i; j > 0 && byname_cmp(&a[j - 1], &x) > 0; j--) a[j] = a[j - 1];
+    a[j] = x;
+  }
 }
 
 static int fail(prv_headers *h, size_t at, const char *reason, size_t *errpos, const char **why) {
@@ -53,17 +67,17 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
   }
   /* text: names and values (<= n), lower-cased names (<= n), merged values
    * (<= n + 2 bytes of separator per field) */
-  if (n > ((size_t)-1 - 16) / 4 || lines > ((size_t)-1) / sizeof(prv_field) / 2) return -2;
+  if (n > ((size_t)-1 - 16) / 4 || lines > ((size_t)-1) / (2 * sizeof(prv_field) + sizeof(byname_t))) return -2;
   cap = 3 * n + 2 * lines + 16;
   h->text = (char *)malloc(cap);
-  h->fields = (prv_field *)malloc(lines * sizeof(prv_field));
-  h->merged = (prv_field *)malloc(lines * sizeof(prv_field));
-  order = (byname_t *)malloc(lines * sizeof(byname_t));
-  if (!h->text || !h->fields || !h->merged || !order) {
-    free(order);
+  /* one block: fields, merged, then the sort's scratch */
+  h->fields = (prv_field *)malloc(lines * (2 * sizeof(prv_field) + sizeof(byname_t)));
+  if (!h->text || !h->fields) {
     prv_headers_free(h);
     return -2;
   }
+  h->merged = h->fields + lines;
+  order = (byname_t *)(void *)(h->merged + lines);
 
   /* 1. lines to fields */
   i = 0;
@@ -75,7 +89,7 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
     if (len == 0) { i = next; continue; } /* blank line */
     if (is_ows(p[0])) {                   /* obsolete folding: continues the last value */
       prv_field *last;
-      if (nf == 0) { free(order); return fail(h, i, "folded line before any header", errpos, why); }
+      if (nf == 0) { return fail(h, i, "folded line before any header", errpos, why); }
       last = &h->fields[nf - 1];
       s = 0; e = len;
       while (s < e && is_ows(p[s])) s++;
@@ -93,11 +107,11 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
     {
       const char *colon = (const char *)memchr(p, ':', len);
       prv_field *f = &h->fields[nf];
-      if (colon == NULL) { free(order); return fail(h, i, "header line without a colon", errpos, why); }
+      if (colon == NULL) { return fail(h, i, "header line without a colon", errpos, why); }
       s = 0; e = (size_t)(colon - p);
       while (s < e && is_ows(p[s])) s++;
       while (e > s && is_ows(p[e - 1])) e--;
-      if (e == s) { free(order); return fail(h, i, "header line with an empty name", errpos, why); }
+      if (e == s) { return fail(h, i, "header line with an empty name", errpos, why); }
       f->name.off = o;
       f->name.len = e - s;
       memcpy(h->text + o, p + s, e - s);
@@ -127,7 +141,7 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
       h->text[o++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
   }
-  qsort(order, nf, sizeof *order, byname_cmp);
+  sort_byname(order, nf);
 
   /* 3. one merged field per name: values joined in arrival order */
   i = 0;
@@ -157,6 +171,46 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
   }
   h->nmerged = nm;
   h->text_len = o;
-  free(order);
   return 0;
+}
+
+static int same_name(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+int prv_headers_split(const char *in, size_t n, prv_field *out, size_t max) {
+  size_t i = 0, k = 0, j;
+  while (i < n) {
+    const char *p = in + i, *eol = (const char *)memchr(p, '\n', n - i), *colon;
+    size_t len = eol ? (size_t)(eol - p) : n - i, next = i + len + (eol ? 1 : 0);
+    size_t s, e;
+    if (eol && len > 0 && p[len - 1] == '\r') len--;  /* a CR ends a line only before its LF */
+    if (len == 0) { i = next; continue; }
+    if (is_ows(p[0]) || k == max) return -1;
+    if (memchr(p, '\r', len) || memchr(p, '\0', len)) return -1;
+    colon = (const char *)memchr(p, ':', len);
+    if (colon == NULL) return -1;
+    s = 0; e = (size_t)(colon - p);
+    while (e > s && is_ows(p[e - 1])) e--;
+    if (e == s) return -1;
+    out[k].name.off = i;
+    out[k].name.len = e;
+    for (j = 0; j < k; j++)
+      if (out[j].name.len == e && same_name(in + out[j].name.off, p, e)) return -1;
+    s = (size_t)(colon - p) + 1; e = len;
+    while (s < e && is_ows(p[s])) s++;
+    while (e > s && is_ows(p[e - 1])) e--;
+    out[k].value.off = i + s;
+    out[k].value.len = e - s;
+    k++;
+    i = next;
+  }
+  return (int)k;
 }

@@ -75,6 +75,15 @@ typedef struct {
 int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, const char **why);
 void prv_headers_free(prv_headers *h);
 
+/* prv_headers_parse's fast path for the usual block: at most `max` fields,
+ * no folded line, no name given twice (compared case-insensitively). Fills
+ * out[] with spans into `in` (names as received, values trimmed, in
+ * arrival order) and returns their number: then prv_headers_parse would
+ * give the same fields, each its own merged field. Returns -1 for any other
+ * block, well-formed or not (prv_headers_parse then says which). No
+ * allocation. */
+int prv_headers_split(const char *in, size_t n, prv_field *out, size_t max);
+
 /* ---- numbers ------------------------------------------------------------ */
 
 #define PRV_FMT_DOUBLE_MAX 32

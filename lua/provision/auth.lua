@@ -128,6 +128,23 @@ function auth.apply(req, name, scheme, c, tokens, opname)
   return true
 end
 
+-- Whether applying this credential gives the same request every time (so
+-- that the headers of one attempt can serve the next): a string, or a table
+-- with a string access_token or user name and password; not a function, an
+-- OAuth2 client-credentials flow, or an API key in the query.
+function auth.is_static(scheme, cred)
+  if scheme == nil then return true end
+  if scheme.type == "apiKey" and scheme["in"] == "query" then return false end
+  local t = type(cred)
+  if t == "string" then return true end
+  if t == "table" then
+    if cred.token_url ~= nil then return false end
+    local a = cred.access_token
+    return a == nil or type(a) == "string"
+  end
+  return false
+end
+
 -- Names of the schemes a client holds credentials for (for tostring).
 function auth.describe(api, creds)
   local names = {}

@@ -47,18 +47,46 @@ local function derive(ops)
   if d then return d end
   d = {}
   for _, op in ipairs(ops) do
-    local positional, optional, leading = {}, {}, {}
+    local positional, optional, leading, defaults = {}, {}, {}, {}
     for _, p in ipairs(op.params) do
       if p.required and not p.client_default then positional[#positional + 1] = p
       else
         optional[p.name] = p
         if p.spec_required and p.client_default then leading[#leading + 1] = p end
       end
+      if p.client_default then defaults[#defaults + 1] = p end
     end
-    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading }
+    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading, defaults = defaults }
   end
   derived[ops] = d
   return d
+end
+
+-- For an API with server generations: generation -> {opname -> another
+-- generation that has it}, the operations a client of that generation lacks.
+local foreign = setmetatable({}, { __mode = "k" })
+
+local function foreign_ops(api, generation)
+  local per_api = foreign[api]
+  if not per_api then
+    per_api = {}
+    foreign[api] = per_api
+  end
+  local names = per_api[generation]
+  if not names then
+    names = {}
+    local own = {}
+    for _, op in ipairs(api.generations[generation] and api.generations[generation].operations or {}) do
+      own[op.name] = true
+    end
+    for g, gen in pairs(api.generations) do
+      for _, op in ipairs(gen.operations) do
+        if not own[op.name] and names[op.name] == nil then names[op.name] = g end
+      end
+    end
+    per_api[generation] = names
+  end
+  return names
 end
 
 -- The API's envelope module (lua/provision/envelopes/<name>.lua): how its
@@ -158,9 +186,14 @@ function client.new(api, opts)
     concurrency = opts.concurrency,
     limiter_keys = {},
     credential_ids = {},
+    -- per-operation caches (operation tables and credentials do not change)
+    qualified = {},       -- opname -> "Class.opname"
+    authorized = {},      -- op -> true once refuse_unauthorised let it through
+    attempt_headers = {}, -- op -> {template = list, headers = list, scheme, oauth}
   }, Client)
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
+  client.operation_methods(self)
   return self
 end
 
@@ -188,6 +221,9 @@ local function leading_count(entry, n, ...)
 end
 client.leading_count = leading_count
 
+-- The call settings of a call that gives none: shared, never written.
+local NO_CALL = setmetatable({}, { __newindex = function() error("provision: the empty call settings are read-only", 2) end })
+
 -- Splits (required..., [leading...], [options]) into name -> value; returns
 -- values, call settings.
 local function bind(self, entry, opname, ...)
@@ -211,7 +247,7 @@ local function bind(self, entry, opname, ...)
   end
   local options_at = np + nl + 1
   local opts = select(options_at, ...)
-  local call = {}
+  local call = NO_CALL
   if opts ~= nil then
     if type(opts) ~= "table" then
       return nil, errors.invalid(opname, "argument %d must be an options table, got %s", options_at, type(opts))
@@ -242,18 +278,27 @@ local function bind(self, entry, opname, ...)
       end
     end
   end
-  for _, p in ipairs(entry.op.params) do
-    if values[p.name] == nil and p.client_default then
-      values[p.name] = self.client_defaults[p.client_default]
-    end
+  local defaults = entry.defaults
+  for i = 1, #defaults do
+    local p = defaults[i]
+    if values[p.name] == nil then values[p.name] = self.client_defaults[p.client_default] end
   end
   return values, call
 end
 
+local json_types, n_json_types = {}, 0
+
 local function is_json(ctype)
   if not ctype then return false end
-  ctype = ctype:lower()
-  return ctype:find("^application/json") or ctype:find("^application/[%w.+-]*%+json") or ctype:find("^text/json")
+  local known = json_types[ctype]
+  if known ~= nil then return known end
+  local l = ctype:lower()
+  known = (l:find("^application/json") or l:find("^application/[%w.+-]*%+json") or l:find("^text/json")) ~= nil
+  if n_json_types < 256 then   -- a server sending ever new types does not grow this
+    json_types[ctype] = known
+    n_json_types = n_json_types + 1
+  end
+  return known
 end
 
 -- A short message from an error body that is not JSON (an HTML page, text).
@@ -373,17 +418,30 @@ function Client:interpret(job, resp)
 end
 
 -- The request for one attempt: the built template plus auth and extra headers.
+-- The usual attempt (the operation's own headers, no per-call headers, no
+-- redirect, a credential that is the same every time) reuses the header
+-- list its operation's first attempt built: req.headers may be shared, so
+-- copy it before changing it.
 function Client:attempt_request(job)
   local t = job.template
-  local req = { method = t.method, url = job.url or t.url, body = t.body, headers = {},
-                timeout = job.call.timeout, connect_timeout = job.call.connect_timeout,
-                max_body = job.call.max_body, idempotent = job.op.idempotent or nil }
-  for i, h in ipairs(t.headers) do req.headers[i] = { h[1], h[2] } end
+  local call = job.call
+  local req = { method = t.method, url = job.url or t.url, body = t.body,
+                timeout = call.timeout, connect_timeout = call.connect_timeout,
+                max_body = call.max_body, idempotent = job.op.idempotent or nil }
+  local cached = self.attempt_headers[job.op]
+  if cached and cached.template == t.headers and not job.redirected and call.headers == nil then
+    req.headers = cached.headers            -- shared: before_send copies it before changing it
+    job.scheme_name, job.oauth_flow = cached.scheme, cached.oauth
+    return self:before_send(job, req, false, true)
+  end
+  local headers = {}
+  req.headers = headers
+  for i, h in ipairs(t.headers) do headers[i] = { h[1], h[2] } end
   if job.redirected and origin(req.url) ~= origin(self.base) then
     -- neither credentials nor caller headers (nor before_request hooks) follow a redirect to another origin
     return self:before_send(job, req, true)
   end
-  for _, extra in ipairs({ self.headers or {}, job.call.headers or {} }) do
+  for _, extra in ipairs({ self.headers or {}, call.headers or {} }) do
     for _, h in ipairs(extra) do auth.set_header(req, h[1], h[2]) end
   end
   local name, scheme, cred = auth.select(self.api, self.credentials, job.op.security)
@@ -392,7 +450,13 @@ function Client:attempt_request(job)
     if not ok then return nil, err end
     job.scheme_name, job.oauth_flow = name, type(cred) == "table" and cred.token_url ~= nil
   end
-  return self:before_send(job, req)
+  local shared = false
+  if not job.redirected and call.headers == nil and req.url == (job.url or t.url) and auth.is_static(scheme, cred) then
+    self.attempt_headers[job.op] = { template = t.headers, headers = headers, scheme = job.scheme_name,
+                                     oauth = job.oauth_flow }
+    shared = true
+  end
+  return self:before_send(job, req, false, shared)
 end
 
 -- Whether the client holds any credential at all (a false entry is none).
@@ -420,14 +484,21 @@ end
 
 function Client:prepare(opname, ...)
   local entry = self.ops[opname]
-  local qualified = self.class .. "." .. tostring(opname)
   if not entry then
-    return nil, errors.invalid(qualified, "no such operation")
+    return nil, errors.invalid(self.class .. "." .. tostring(opname), "no such operation")
+  end
+  local qualified = self.qualified[opname]
+  if not qualified then
+    qualified = self.class .. "." .. opname
+    self.qualified[opname] = qualified
   end
   local values, call = bind(self, entry, qualified, ...)
   if not values then return nil, call end
-  local refused = self:refuse_unauthorised(entry.op, qualified)
-  if refused then return nil, refused end
+  if not self.authorized[entry.op] then
+    local refused = self:refuse_unauthorised(entry.op, qualified)
+    if refused then return nil, refused end
+    self.authorized[entry.op] = true
+  end
   local base = self.base
   if call.server then
     local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
@@ -655,14 +726,20 @@ end
 -- The end of attempt_request: the traceparent header, then the
 -- before_request hooks. Returns the request to send, or nil, err (nothing
 -- sent).
-function Client:before_send(job, req, foreign)
+function Client:before_send(job, req, foreign, shared)
   local trace = job_trace(job)
+  local h = job_hooks(job)
+  local list = not foreign and h and h.before_request
+  if shared and (trace or list) then
+    -- the attempt's headers are the client's cached list: change a copy
+    local copy = {}
+    for i, x in ipairs(req.headers) do copy[i] = { x[1], x[2] } end
+    req.headers = copy
+  end
   if trace then
     job.span_id = trace.parent_id or events.span_id()
     auth.set_header(req, "traceparent", "00-" .. trace.trace_id .. "-" .. job.span_id .. "-" .. trace.flags)
   end
-  local h = job_hooks(job)
-  local list = not foreign and h and h.before_request
   if not list then return req end
   local ctx = context(job, job.attempt + 1)
   hooks.request(req)
@@ -980,31 +1057,32 @@ function Client:bulk(calls, opts)
   })
 end
 
--- Methods named after the operations: api:get_user(id, opts).
-function Client:__index(key)
-  local m = Client[key]
-  if m ~= nil then return m end
-  local entry = rawget(self, "ops")[key]
-  if entry then
-    local f = function(me, ...) return me:call(key, ...) end
-    rawset(self, key, f)
-    return f
+-- Methods named after the operations (api:get_user(id, opts)) are fields of
+-- each client, set by client.new; so is, for an API with server
+-- generations, a method for each operation only another generation has,
+-- which says so. Client's own methods come first; any other key is nil
+-- (Client.__index is Client).
+
+local function operation_methods(self)
+  for name in pairs(self.ops) do
+    if Client[name] == nil and rawget(self, name) == nil then
+      rawset(self, name, function(me, ...) return me:call(name, ...) end)
+    end
   end
-  local api = rawget(self, "api")
-  if api and api.generations then
-    for g, gen in pairs(api.generations) do
-      for _, op in ipairs(gen.operations) do
-        if op.name == key then
-          return function()
-            return nil, errors.invalid(api.class .. "." .. key,
-              "exists only on the '%s' server generation; this client targets '%s'", g, rawget(self, "generation"))
-          end
-        end
+  local api = self.api
+  if api.generations then
+    local generation = self.generation
+    for name, g in pairs(foreign_ops(api, generation)) do
+      if Client[name] == nil and rawget(self, name) == nil then
+        rawset(self, name, function()
+          return nil, errors.invalid(api.class .. "." .. name,
+            "exists only on the '%s' server generation; this client targets '%s'", g, generation)
+        end)
       end
     end
   end
-  return nil
 end
+client.operation_methods = operation_methods
 
 -- Paged list operations: api:each("list_users", {org_id = o}) and friends.
 local paginate = require("provision.paginate")

@@ -471,6 +471,13 @@ function engine.run(next_job, opts)
   return run.results, s
 end
 
+-- engine.call's waits: false when the job's deadline would pass first.
+local function call_wait(job, clock, sleep, seconds)
+  if job.deadline_at and clock() + seconds >= job.deadline_at then return false end
+  if seconds > 0 then sleep(seconds) end
+  return true
+end
+
 -- A run of one without a stream: the same decisions, with blocking waits
 -- (transport:send and transport.sleep). Returns value, info or nil, err.
 local function call_one(job)
@@ -479,11 +486,6 @@ local function call_one(job)
   local clock, sleep = transport.now, transport.sleep
   job.started = job.started or clock()
   if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
-  local function wait(seconds)
-    if job.deadline_at and clock() + seconds >= job.deadline_at then return false end
-    if seconds > 0 then sleep(seconds) end
-    return true
-  end
   while true do
     local now = clock()
     if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end
@@ -491,7 +493,7 @@ local function call_one(job)
     local pause = lim:reserve(now)
     if pause > 0 then
       if pause > job.policy.max_retry_after then return client:throttled_error(job, pause) end
-      if not wait(pause) then return client:deadline_error(job) end
+      if not call_wait(job, clock, sleep, pause) then return client:deadline_error(job) end
     else
       local req, err = client:attempt_request(job)
       if not req then
@@ -508,17 +510,17 @@ local function call_one(job)
                                                    message = "transport gave no answer for this request" }
       local step, delay, ferr = client:after_attempt(job, req, resp, now, clock())
       if step == "again" then
-        if not wait(delay) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, delay) then return client:deadline_error(job) end
       elseif step == "settle" then
         local child, rerr = begin_read_back(job, ferr)
         if not child then return nil, rerr end
-        if not wait(delay or 0) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, delay or 0) then return client:deadline_error(job) end
         local what, a, b = after_read_back(job, call_one(child))
         if what == "found" then return a, b end
         if what == "failed" then return nil, a end
         local herr = client:retrying(job, a, "read_back_not_found")
         if herr then return nil, herr end
-        if not wait(a) then return client:deadline_error(job) end
+        if not call_wait(job, clock, sleep, a) then return client:deadline_error(job) end
       else
         return delay, ferr   -- "done", value, info
       end

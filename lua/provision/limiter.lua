@@ -139,6 +139,10 @@ end
 function Limiter:reserve(now)
   if now < self.paused_until then return self.paused_until - now end
   if not self.episode_start then self.episode_start = now end
+  if not (self.ceiling or self.learned or self.estimate) then   -- no rate known: no pacing (current() is nil)
+    self.rate = nil
+    return 0
+  end
   local rate = self:current(now)
   self.rate = rate
   if not rate then return 0 end

@@ -88,10 +88,8 @@ local function server_url(template, vars)
 end
 request.server_url = server_url
 
--- op: operation entry; values: name -> caller value (already split from
--- positional/optional arguments); base: base URL.
--- Returns req {method, url, path, headers = {{name, value}}, body, query_pairs} or nil, err.
-function request.build(op, values, base, opname)
+-- The general builder: every kind of parameter, every check.
+local function build_any(op, values, base, opname)
   local path = op.path
   local query, headers, cookies = {}, {}, {}
   local body, content_type
@@ -167,6 +165,92 @@ function request.build(op, values, base, opname)
   return {
     method = op.method, url = url, path = path, headers = headers, body = body,
   }
+end
+
+-- Operations are compiled once: the path cut at its placeholders, and the
+-- Accept header list. A call that gives only path parameters (get, delete,
+-- ...; query, header and body parameters absent) then only checks and
+-- encodes its values and joins the pieces; anything else (another
+-- parameter given, a value that is not a plain string, an enum, an empty or
+-- dot segment, a missing value) goes through build_any, which gives the same
+-- request or the same error.
+local plans = setmetatable({}, { __mode = "k" })
+local NOT_SIMPLE = {}
+
+local function compile(op)
+  local path = op.path
+  local pieces, slots, others = {}, {}, {}
+  local by_wire = {}
+  for _, p in ipairs(op.params) do
+    if p["in"] ~= "path" then
+      others[#others + 1] = p   -- the fast path only when absent (and optional)
+    else
+      if (p.type or "string") ~= "string" or p.enum or p.enum_numbers then return NOT_SIMPLE end
+      if by_wire[p.wire or p.name] then return NOT_SIMPLE end
+      by_wire[p.wire or p.name] = p
+    end
+  end
+  local pos = 1
+  while true do
+    local s, e, name = path:find("{([%w_]+)}", pos)
+    if not s then break end
+    local p = by_wire[name]
+    if not p then return NOT_SIMPLE end   -- build_any reports the unfilled placeholder
+    pieces[#pieces + 1] = path:sub(pos, s - 1)
+    slots[#pieces] = p
+    pos = e + 1
+  end
+  local tail = path:sub(pos)
+  for _, p in pairs(by_wire) do
+    local used = false
+    for _, q in pairs(slots) do if q == p then used = true end end
+    if not used then return NOT_SIMPLE end   -- no placeholder for it: build_any's error
+  end
+  -- read-only: shared by every request of the operation
+  local headers = { { "Accept", op.accept or "application/json" } }
+  return { pieces = pieces, slots = slots, tail = tail, headers = headers, n = #pieces, others = others }
+end
+
+local function trim_base(base)
+  if base:byte(-1) == 47 then return (base:gsub("/+$", "")) end   -- "/"
+  return base
+end
+
+-- op: operation entry; values: name -> caller value (already split from
+-- positional/optional arguments); base: base URL.
+-- Returns req {method, url, path, headers = {{name, value}}, body} or nil, err.
+-- req.headers may be shared by every request of the operation: copy it
+-- before changing it.
+function request.build(op, values, base, opname)
+  local plan = plans[op]
+  if not plan then
+    plan = compile(op)
+    plans[op] = plan
+  end
+  if plan == NOT_SIMPLE then return build_any(op, values, base, opname) end
+  local others = plan.others
+  for i = 1, #others do
+    local p = others[i]
+    if values[p.name] ~= nil or p.required or p.spec_required then return build_any(op, values, base, opname) end
+  end
+  local pieces, slots = plan.pieces, plan.slots
+  local path
+  if plan.n == 1 then
+    local v = values[slots[1].name]
+    if type(v) ~= "string" or v == "" or v == "." or v == ".." then return build_any(op, values, base, opname) end
+    path = pieces[1] .. core.encode_path_segment(v) .. plan.tail
+  else
+    local parts = {}
+    for i = 1, plan.n do
+      local v = values[slots[i].name]
+      if type(v) ~= "string" or v == "" or v == "." or v == ".." then return build_any(op, values, base, opname) end
+      parts[2 * i - 1] = pieces[i]
+      parts[2 * i] = core.encode_path_segment(v)
+    end
+    parts[#parts + 1] = plan.tail
+    path = table.concat(parts)
+  end
+  return { method = op.method, url = trim_base(base) .. path, path = path, headers = plan.headers }
 end
 
 request.format_number = format_number

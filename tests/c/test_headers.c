@@ -105,6 +105,35 @@ int main(void) {
     CHECK(span_is(&h, h.fields[49999].value, "b"), "last field");  /* 49999 % 26 == 1 */
     prv_headers_free(&h);
   }
+  {
+    /* the fast path: the parser's fields for the usual block, -1 otherwise */
+    static const char *const usual[] = { "Content-Type: text/plain\r\n", "A: 1\nB:2", "X-Pad:  \t spaced \t \r\n",
+                                         "X-Empty:\r\n", "A : 1\r\n", "T: a:b: c\r\n", "\r\nA: 1\r\n\r\n",
+                                         "B: 2\r\nA: 1\r\n", "", NULL };
+    static const char *const other[] = { "X-Multi: one\r\nx-multi: two\r\n", "X-F: one\r\n  two\r\n",
+                                         "A: a\rb\r\n", "A: 1\r", "A: 1\r\nnocolon\r\n", ": v\r\n",
+                                         "  folded\r\nA: 1\r\n", "A: 1\r\nB: 2\r\nC: 3\r\n", NULL };
+    prv_field f[2];
+    int i, k;
+    size_t j;
+    for (i = 0; usual[i]; i++) {
+      size_t n = strlen(usual[i]);
+      k = prv_headers_split(usual[i], n, f, 2);
+      CHECK(prv_headers_parse(usual[i], n, &h, &pos, &why) == 0, "'%s' parses", usual[i]);
+      CHECK(k >= 0 && (size_t)k == h.nfields, "'%s': fast path found %d fields, the parser %zu", usual[i], k, h.nfields);
+      for (j = 0; k >= 0 && j < (size_t)k && j < h.nfields; j++) {
+        CHECK(f[j].name.len == h.fields[j].name.len &&
+              memcmp(usual[i] + f[j].name.off, h.text + h.fields[j].name.off, f[j].name.len) == 0 &&
+              f[j].value.len == h.fields[j].value.len &&
+              memcmp(usual[i] + f[j].value.off, h.text + h.fields[j].value.off, f[j].value.len) == 0,
+              "'%s': field %zu as the parser's", usual[i], j);
+      }
+      prv_headers_free(&h);
+    }
+    for (i = 0; other[i]; i++)
+      CHECK(prv_headers_split(other[i], strlen(other[i]), f, 2) == -1, "'%s': not for the fast path", other[i]);
+    CHECK(prv_headers_split("A: \0x\r\n", 7, f, 2) == -1, "NUL: not for the fast path");
+  }
   printf("test_headers: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

@@ -7,7 +7,9 @@
  * folded first line); on success every span lies in the text, names are
  * trimmed, non-empty and hold no ':' CR LF, values hold no CR LF NUL, and
  * each merged value is the arrival-order join of the values of its
- * (case-insensitive) name. */
+ * (case-insensitive) name. prv_headers_split (the fast path) answers only
+ * for blocks the parser accepts, and then with the parser's fields, each
+ * name once. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,14 +72,29 @@ static void check_span(const prv_headers *h, prv_span sp) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   prv_headers h;
+  prv_field fast[8];
   size_t pos = 0, i, j;
   const char *why = NULL;
   char *in = size ? (char *)malloc(size) : NULL;
-  int rc, want;
+  int rc, want, k;
   if (size && !in) return 0;
   if (size) memcpy(in, data, size);
   rc = prv_headers_parse(in, size, &h, &pos, &why);
   want = acceptable(in, size);
+  k = prv_headers_split(in, size, fast, 8);
+  if (k >= 0) {
+    if (rc != 0) die("the fast path accepted a block the parser refuses");
+    if ((size_t)k != h.nfields || h.nmerged != h.nfields) die("the fast path found other fields");
+    for (i = 0; i < (size_t)k; i++) {
+      const prv_field *f = &h.fields[i];
+      if (fast[i].name.off > size || fast[i].name.len > size - fast[i].name.off ||
+          fast[i].value.off > size || fast[i].value.len > size - fast[i].value.off)
+        die("fast path span outside the input");
+      if (fast[i].name.len != f->name.len || memcmp(in + fast[i].name.off, h.text + f->name.off, f->name.len) ||
+          fast[i].value.len != f->value.len || memcmp(in + fast[i].value.off, h.text + f->value.off, f->value.len))
+        die("the fast path's field differs from the parser's");
+    }
+  }
   if (rc == -2) { free(in); return 0; }
   if (rc == -1) {
     if (want) die("refused a well-formed block");

@@ -38,20 +38,44 @@ end
 -- "interrupted!") runs within a step instead of after the whole transfer.
 local STEP = 0.25
 
+-- send() runs on one long-lived stream of the session (session:stream()):
+-- one request is stream:request'ed (its answer comes back from that call
+-- when it ends within a step), several are added and polled; either way in
+-- STEP steps until all have come back. A stream still holding requests when
+-- send() begins was left by a send that an error interrupted (Ctrl-C
+-- between two steps): it is closed, with them.
 function Curl:send(requests)
-  local batch, err = self.session:start(requests)
-  if not batch then return all_failed(requests, err) end
-  while true do
-    local done, serr = batch:step(STEP)
-    if done then break end
-    if done == nil then   -- the session was closed meanwhile
-      batch:close()
-      return all_failed(requests, serr)
+  local n = #requests
+  local s = self.sender
+  if s == nil or s:inflight() > 0 then
+    if s then s:close() end
+    local err
+    s, err = self.session:stream()
+    if not s then return all_failed(requests, err) end
+    self.sender = s
+  end
+  local out, got = {}, 0
+  if n == 1 then
+    local r, e = s:request(requests[1], STEP)
+    if r ~= false then
+      out[1] = r or e
+      return out
+    end
+  else
+    for i = 1, n do s:add(requests[i], i) end
+  end
+  while got < n do
+    local ended, perr = s:poll(STEP)
+    if not ended then   -- the stream was closed meanwhile (the transport's close)
+      for i = 1, n do out[i] = out[i] or perr end
+      return out
+    end
+    for j = 1, #ended, 2 do
+      local tag = ended[j]
+      out[tag == true and 1 or tag] = ended[j + 1]
+      got = got + 1
     end
   end
-  local out, rerr = batch:results()
-  batch:close()
-  if not out then return all_failed(requests, rerr) end
   return out
 end
 
@@ -70,7 +94,7 @@ function Curl:stream()
   return require("provision.transport.curl_stream").new(self.session, { sleep = Curl.sleep, max_step = STEP })
 end
 
-function Curl.now() return core.now() end
+Curl.now = core.now
 function Curl.sleep(s)
   if not (type(s) == "number" and s > 0) then return end
   local deadline = core.now() + s
@@ -82,6 +106,7 @@ end
 function Curl:stats() return self.session:stats() end
 
 function Curl:close()
+  if self.sender then self.sender:close() end
   self.session:close()
 end
 
