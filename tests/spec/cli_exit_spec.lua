@@ -119,6 +119,19 @@ describe("bin/provision exits", function()
     assert.matches("HTTP 503", r.err, nil, true)
   end)
 
+  it("--deadline bounds the whole call across its retries and waits (--timeout stays per attempt)", function()
+    fault({ path = "/agilicus/users", action = "503", retry_after = 30 })
+    local r = run({ "agilicus", "list_users", "--retries", "5", "--deadline", "2" })
+    assert.are.equal(3, r.code, r.err)
+    assert.matches("deadline of 2 s passed", r.err, nil, true)
+    -- one 503 answered: the 30 s Retry-After does not fit in the deadline, so no second attempt
+    local _, faults = sb:admin("GET", "/faults")
+    assert.are.equal(1, faults.rules[1].hits)
+    local bad = run({ "agilicus", "list_users", "--deadline", "soon" })
+    assert.are.equal(2, bad.code, bad.err)
+    assert.matches("--deadline needs a number", bad.err, nil, true)
+  end)
+
   it("6 when a create may have been applied (502 after sending, no read-back to settle it)", function()
     fault({ method = "POST", path = "/agilicus/v1/service_accounts", action = "502" })
     local r = run({ "agilicus", "create_service_account", '{"name":"robot","org_id":"' .. ORG .. '"}',

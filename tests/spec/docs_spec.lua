@@ -492,3 +492,18 @@ describe("README set-up", function()
     end
   end)
 end)
+
+-- docs/cli.md is the CLI's reference: every flag `provision --help` lists is in it.
+describe("docs/cli.md", function()
+  it("documents every flag of bin/provision", function()
+    local doc = assert(slurp(ROOT .. "/docs/cli.md"))
+    local args = require("provision.cli.args")
+    assert.is_true(#args.flags >= 25, "read the CLI's flag table")
+    local missing = {}
+    for _, f in ipairs(args.flags) do
+      local shown = doc:find("`--" .. f.name, 1, true) or doc:find(", --" .. f.name, 1, true)
+      if not shown then missing[#missing + 1] = "--" .. f.name end
+    end
+    assert.are.same({}, missing)
+  end)
+end)

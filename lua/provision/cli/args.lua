@@ -32,6 +32,8 @@ args.flags = {
   { name = "tenant-id", value = "ID", field = "tenant_id", help = "Outpost: default tenant for tenant operations" },
   { name = "timeout", value = "SECONDS", help = "timeout of each attempt (a retry gets its own)" },
   { name = "connect-timeout", value = "SECONDS", field = "connect_timeout", help = "connection timeout" },
+  { name = "deadline", value = "SECONDS",
+    help = "bound on a whole call: every attempt and every wait between them (default none)" },
   { name = "retries", value = "N", help = "retries after the first attempt (0 = none; default 2)" },
   { name = "insecure", help = "DO NOT verify TLS certificates (dangerous)" },
   { name = "ca-file", value = "FILE", field = "ca_file", help = "CA bundle to verify the server with" },

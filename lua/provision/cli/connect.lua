@@ -22,7 +22,7 @@ function connect.resolve_flags(flags, getenv)
   if flags.resolved then return end
   flags.resolved = true
   for _, spec in ipairs({ { "timeout", "timeout" }, { "connect_timeout", "connect-timeout" },
-                          { "retries", "retries", true }, { "concurrency", "concurrency", true } }) do
+                          { "deadline", "deadline" }, { "retries", "retries", true }, { "concurrency", "concurrency", true } }) do
     local ok, err = args.number_flag(flags, spec[1], spec[2], spec[3])
     if not ok then usage("%s", err) end
   end

@@ -177,7 +177,8 @@ local function with_config(o, config, path, code)
 end
 
 local function resolve_flags(flags, getenv, code)
-  for _, f in ipairs({ { "timeout", "timeout" }, { "connect_timeout", "connect-timeout" } }) do
+  for _, f in ipairs({ { "timeout", "timeout" }, { "connect_timeout", "connect-timeout" },
+                       { "deadline", "deadline" } }) do
     local ok, err = args.number_flag(flags, f[1], f[2])
     if not ok then fail(code, "%s", err) end
   end
@@ -512,7 +513,7 @@ local function help_text()
   end
   for _, l in ipairs(util.columns(rows)) do lines[#lines + 1] = l end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "Connection flags (--sandbox, --config, --timeout, --retries, --ca-file, -v) and settings are"
+  lines[#lines + 1] = "Connection flags (--sandbox, --config, --timeout, --deadline, --retries, --ca-file, -v) and settings are"
   lines[#lines + 1] = "those of every provision command (provision --help)."
   return table.concat(lines, "\n")
 end

@@ -51,11 +51,11 @@ settings.sandbox_url = sandbox_url
 -- Plain (non-credential) settings: config key -> expected Lua type.
 local plain = {
   url = "string", server = "string", server_variables = "table", generation = "string",
-  tenant_id = "string", timeout = "number", connect_timeout = "number", retries = "number",
+  tenant_id = "string", timeout = "number", connect_timeout = "number", deadline = "number", retries = "number",
   ca_file = "string", insecure = "boolean", org_id = "string",
 }
 local plain_order = { "server", "server_variables", "generation", "tenant_id", "timeout",
-                      "connect_timeout", "retries", "ca_file", "insecure", "org_id" }
+                      "connect_timeout", "deadline", "retries", "ca_file", "insecure", "org_id" }
 
 -- Settings that describe where the records live rather than how to reach
 -- the API (the reconciler's Agilicus organisation): resolved like the
@@ -188,6 +188,7 @@ function settings.resolve(api, classname, flags, getenv, config, config_path)
   if flags.tenant_id then fl.values.tenant_id = flags.tenant_id end
   if flags.timeout then fl.values.timeout = flags.timeout end
   if flags.connect_timeout then fl.values.connect_timeout = flags.connect_timeout end
+  if flags.deadline then fl.values.deadline = flags.deadline end
   if flags.retries then fl.values.retries = flags.retries end
   if flags.ca_file then fl.values.ca_file = flags.ca_file end
   if flags.insecure then fl.values.insecure = true end
