@@ -726,10 +726,10 @@ end
 -- The end of attempt_request: the traceparent header, then the
 -- before_request hooks. Returns the request to send, or nil, err (nothing
 -- sent).
-function Client:before_send(job, req, foreign, shared)
+function Client:before_send(job, req, is_foreign, shared)
   local trace = job_trace(job)
   local h = job_hooks(job)
-  local list = not foreign and h and h.before_request
+  local list = not is_foreign and h and h.before_request
   if shared and (trace or list) then
     -- the attempt's headers are the client's cached list: change a copy
     local copy = {}
