@@ -21,35 +21,16 @@ local here = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "."
 package.path = here .. "/?.lua;" .. package.path
 
 local json = require "contract.json"
+local generator = require "generator"
 local convert = require "schemas.convert"
 local luadata = require "schemas.luadata"
 local SOURCES = require "schemas.sources"
 
 local GENERATOR = "scripts/gen-schemas.lua"
 
-local function die(msg)
-  io.stderr:write("gen-schemas: ", msg, "\n")
-  os.exit(2)
-end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function sha256(path)
-  local p = assert(io.popen("sha256sum " .. quote(path)))
-  local out = p:read("a")
-  p:close()
-  local sum = out:match("^(%x+)")
-  if not sum or #sum ~= 64 then die("sha256sum failed on " .. path) end
-  return sum
-end
+local die = generator.die("gen-schemas")
+local read = generator.read
+local function sha256(path) return generator.sha256(path, die) end
 
 local repo = here:match("^(.*)/scripts$") or (here == "scripts" and ".") or (here .. "/..")
 local opts = {
@@ -57,24 +38,8 @@ local opts = {
   out = repo .. "/lua/provision/schemas",
   check = false,
 }
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    if a == "--check" then opts.check = true
-    elseif a == "--specs" or a == "--out" then
-      i = i + 1
-      if not arg[i] then die(a .. " needs a folder") end
-      opts[a:sub(3)] = arg[i]
-    elseif a == "-h" or a == "--help" then
-      io.write("usage: lua5.4 scripts/gen-schemas.lua [--specs DIR] [--out DIR] [--check]\n")
-      os.exit(0)
-    else
-      die("unknown argument " .. a)
-    end
-    i = i + 1
-  end
-end
+generator.parse_args(arg, opts, { "specs", "out" },
+  "usage: lua5.4 scripts/gen-schemas.lua [--specs DIR] [--out DIR] [--check]", die)
 
 -- The text of one data file for a given date.
 local function render(s, doc, data, stats, sum, date)
