@@ -28,9 +28,12 @@ local ROSTER = "tests/spec/roster_spec.lua"
 return {
   -- TLS
   { name = "tls-verify-peer-off", file = "csrc/http.c", spec = CORE_HTTP,
-    find = "CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L", replace = "CURLOPT_SSL_VERIFYPEER, 0L" },
+    find = "CURLOPT_SSL_VERIFYPEER, t->o_verify ? 1L : 0L", replace = "CURLOPT_SSL_VERIFYPEER, 0L" },
   { name = "tls-verify-host-off", file = "csrc/http.c", spec = H,
-    find = "CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L", replace = "CURLOPT_SSL_VERIFYHOST, 0L" },
+    find = "CURLOPT_SSL_VERIFYHOST, t->o_verify ? 2L : 0L", replace = "CURLOPT_SSL_VERIFYHOST, 0L" },
+  { name = "tls-verify-per-request-ignored", file = "csrc/http.c", spec = CORE_HTTP,
+    find = "EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L));",
+    replace = "EASY_OK(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L));" },
 
   -- secrets in error messages
   { name = "auth-token-in-error", file = "lua/provision/auth.lua", spec = H,
@@ -162,12 +165,15 @@ return {
   { name = "iterator-drained-ahead", file = "lua/provision/engine.lua", spec = BULK,
     find = "    if not room or not self:pull() then return end", replace = "    if not self:pull() then return end" },
   { name = "deadline-ignored", file = "lua/provision/engine.lua", spec = BULK,
-    find = "  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end\n  local function wait",
-    replace = "  local function wait" },
+    find = "  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end\n  while true do",
+    replace = "  while true do" },
+  { name = "deadline-ignored-in-bulk", file = "lua/provision/engine.lua", spec = BULK,
+    find = "  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end\n  enqueue(",
+    replace = "  enqueue(" },
   -- user hooks, events, error classes
   { name = "before-request-hooks-skipped", file = "lua/provision/client.lua", spec = HOOKS,
-    find = "  local list = not foreign and h and h.before_request\n  if not list then return req end",
-    replace = "  local list = not foreign and h and h.before_request\n  do return req end" },
+    find = "  if not list then return req end\n  local ctx = context(job, job.attempt + 1)",
+    replace = "  do return req end\n  local ctx = context(job, job.attempt + 1)" },
   { name = "before-request-raise-escapes", file = "lua/provision/client.lua", spec = HOOKS,
     find = "local ok, r, e = pcall(f, req, ctx)", replace = "local ok, r, e = true, f(req, ctx)" },
   { name = "before-request-stop-ignored", file = "lua/provision/client.lua", spec = HOOKS,
@@ -243,8 +249,8 @@ return {
   { name = "cli-yaml-boolean-words-unquoted", file = "lua/provision/cli/yaml.lua", spec = "tests/spec/cli_output_spec.lua",
     find = [["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]], replace = [["true", "false", "null", "~"]] },
   { name = "curl-send-blocks-in-c", file = "lua/provision/transport/curl.lua", spec = H,
-    find = "  local batch, err = self.session:start(requests)\n",
-    replace = "  do local out, perr = self.session:perform(requests)\n"
+    find = "function Curl:send(requests)\n  local n = #requests\n",
+    replace = "function Curl:send(requests)\n  do local out, perr = self.session:perform(requests)\n"
       .. "    if not out then return all_failed(requests, perr) end\n    return out end\n"
-      .. "  local batch, err = self.session:start(requests)\n" },
+      .. "  local n = #requests\n" },
 }

@@ -220,8 +220,13 @@ describe("api:bulk against the sandbox", function()
     assert.are.equal("timeout", err.kind)
     assert.is_true(err.deadline)
     assert.is_true(err.attempts < 50)
-    local _, summary = api:bulk({ { "list_users", { org_id = ORG } } }, { concurrency = 1 })
+    local results, summary = api:bulk({ { "list_users", { org_id = ORG, _call = { deadline = 1 } } } },
+                                      { concurrency = 1 })
     assert.are.equal(1, summary.failed)
+    local berr = results[1][2]
+    assert.are.equal("timeout", berr.kind)
+    assert.is_true(berr.deadline)
+    assert.is_true(berr.attempts < 50)
   end)
 
   it("runs all() on the same engine: a slow call does not make the others wait for a round", function()

@@ -389,8 +389,18 @@ describe("provision.core HTTP engine", function()
       assert.equal(200, r.status)
       r = assert(plain:request({ url = srv:url("/small.json", true), verify = false }))
       assert.equal(200, r.status)
+      -- the next request gets the session's verification back (pooled
+      -- transfers keep their options), and a request may ask for it on an
+      -- insecure session
+      r, err = plain:request({ url = srv:url("/small.json", true) })
+      assert.is_nil(r)
+      assert.equal("tls", err.kind)
       plain:close()
       local insecure = core.session({ verify = false })
+      assert.equal(200, assert(insecure:request({ url = srv:url("/small.json", true) })).status)
+      r, err = insecure:request({ url = srv:url("/small.json", true), verify = true })
+      assert.is_nil(r)
+      assert.equal("tls", err.kind)
       assert.equal(200, assert(insecure:request({ url = srv:url("/small.json", true) })).status)
       insecure:close()
       -- the session that trusts the CA

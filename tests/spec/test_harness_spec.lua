@@ -106,3 +106,32 @@ describe("test harness", function()
     assert.equals(e1, e2)   -- the same log named: no second server
   end)
 end)
+
+-- `make mutate` (scripts/mutate.lua) is slow and not part of `make test`;
+-- this keeps its list from drifting away from the code it mutates.
+describe("scripts/mutations.lua", function()
+  it("names a spec that exists and a text found exactly once in its file, for every mutation", function()
+    local list = dofile(ROOT .. "/scripts/mutations.lua")
+    assert.is_true(#list >= 80, "read the mutation list")
+    local problems, names = {}, {}
+    for _, m in ipairs(list) do
+      if names[m.name] then problems[#problems + 1] = m.name .. ": name used twice" end
+      names[m.name] = true
+      local f = io.open(ROOT .. "/" .. m.file, "rb")
+      local text = f and f:read("a")
+      if f then f:close() end
+      local n, i = 0, 1
+      while text do
+        local a, b = text:find(m.find, i, true)
+        if not a then break end
+        n, i = n + 1, b + 1
+      end
+      if n ~= 1 then problems[#problems + 1] = ("%s: text found %d times in %s"):format(m.name, n, m.file) end
+      for spec in tostring(m.spec):gmatch("%S+") do
+        local s = io.open(ROOT .. "/" .. spec, "rb")
+        if s then s:close() else problems[#problems + 1] = m.name .. ": no spec " .. spec end
+      end
+    end
+    assert.are.same({}, problems)
+  end)
+end)
