@@ -24,7 +24,8 @@
 --     XDG_STATE_HOME is ignored, as the XDG spec asks).
 -- j:begin_run{ roster_digest =, systems = {names}, mode = "apply", who =,
 --     host =, argv_summary =, resume_of = run id } -> run (run.id).
---     who/host default to $USER and the host name; the pid is recorded.
+--     who defaults to $USER, else $LOGNAME, else the name of this process's
+--     user id; host to the host name; the pid is recorded.
 --     resume_of marks that run resumed by this one, atomically: a run can be
 --     resumed once, and never one finished "done".
 -- run:intend{ {system =, key =, action =, operation =, detail = {...}}, ... } -> ids
@@ -170,6 +171,29 @@ local function my_pid()
   return stat and tonumber(stat:match("^(%d+)"))
 end
 
+-- $USER, else $LOGNAME, else the name /etc/passwd gives this process's
+-- user id (a service or a container often sets neither variable).
+local function user_name()
+  local u = os.getenv("USER") or os.getenv("LOGNAME")
+  if u and u ~= "" then return u end
+  local f = io.open("/proc/self/status", "r")
+  local status = f and f:read("*a")
+  if f then f:close() end
+  local uid = status and status:match("\nUid:%s*(%d+)")
+  if not uid then return nil end
+  local pw = io.open("/etc/passwd", "r")
+  if not pw then return nil end
+  for line in pw:lines() do
+    local name, id = line:match("^([^:]*):[^:]*:(%d+):")
+    if id == uid then
+      pw:close()
+      return name
+    end
+  end
+  pw:close()
+  return nil
+end
+
 local function host_name()
   local h = read_line("/proc/sys/kernel/hostname") or os.getenv("HOSTNAME")
   if h and h ~= "" then return h end
@@ -305,7 +329,7 @@ function Journal:begin_run(f)
     roster_digest = f.roster_digest,
     mode = f.mode or "apply",
     systems = json.encode(json.array({ unpack_list(systems) })),
-    who = f.who or os.getenv("USER") or os.getenv("LOGNAME"),
+    who = f.who or user_name(),
     host = f.host or host_name(),
     pid = my_pid(),
     argv_summary = f.argv_summary and redact.text(f.argv_summary, MESSAGE_MAX),

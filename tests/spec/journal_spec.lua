@@ -189,6 +189,21 @@ describe("journal", function()
     before_each(function() j = assert(journal.open({ path = path, settle_batch = 3 })) end)
     after_each(function() if j then j:close() end end)
 
+    it("records who ran it without $USER or $LOGNAME (a service, a container): the user of the uid", function()
+      local getenv = os.getenv
+      os.getenv = function(name)   -- luacheck: ignore 122
+        if name == "USER" or name == "LOGNAME" then return nil end
+        return getenv(name)
+      end
+      local run, err = j:begin_run({ roster_digest = "sha256:abc", systems = { "agilicus" } })
+      os.getenv = getenv           -- luacheck: ignore 122
+      assert(run, err)
+      assert(run:finish({ status = "done" }))
+      local expect = proc.capture("id -un"):gsub("%s+$", "")
+      assert.is_true(#expect > 0)
+      assert.are.equal(expect, assert(j:runs())[1].who)
+    end)
+
     it("round-trips a run: begin, intend, settle, finish, runs, run", function()
       local run = assert(j:begin_run({ roster_digest = "sha256:abc", systems = { "agilicus", "docspace" },
                                        who = "ana", host = "ops-1", argv_summary = "apply roster.csv" }))
