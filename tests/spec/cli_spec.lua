@@ -4,8 +4,6 @@
 local sandbox = require("support.sandbox")
 local core = require("provision.core")
 
-local ROOT = debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/spec/[^/]*$") or "."
-local BIN = ROOT .. "/bin/provision"
 local ORG = "Nw7kQ2pX9sT4vB8mL1cR3d"
 
 local SECRETS = {
@@ -16,64 +14,15 @@ local SECRETS = {
   ["outpost.admin_api_key"] = "zz-secret-outpost-admin-99",
 }
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local clirun = require("support.cli")
 
-local function tmpname()
-  local p = os.tmpname()
-  return p
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Every output of every run, to check for secrets at the end too.
-local transcript = {}
-
--- run(argv, {env = {NAME = value}, stdin = "text"}) -> {code, out, err}
--- The child gets a clean environment: PATH, a HOME without a config file,
--- and only the variables given.
-local HOME = os.tmpname()
-os.remove(HOME)
-os.execute("mkdir -p " .. q(HOME))
-
-local function run(argv, opts)
-  opts = opts or {}
-  local envs = { "PATH=" .. q(os.getenv("PATH") or "/usr/bin:/bin"), "HOME=" .. q(HOME) }
-  for k, v in pairs(opts.env or {}) do envs[#envs + 1] = k .. "=" .. q(v) end
-  local words = {}
-  for i, a in ipairs(argv) do words[i] = q(a) end
-  local out, err, input = tmpname(), tmpname(), nil
-  local cmd = "env -i " .. table.concat(envs, " ") .. " lua5.4 " .. q(BIN) .. " " .. table.concat(words, " ")
-    .. " >" .. q(out) .. " 2>" .. q(err)
-  if opts.stdin then
-    input = tmpname()
-    local f = assert(io.open(input, "wb"))
-    f:write(opts.stdin)
-    f:close()
-    cmd = cmd .. " <" .. q(input)
-  else
-    cmd = cmd .. " </dev/null"
-  end
-  local _, _, code = os.execute(cmd)
-  local r = { code = code, out = slurp(out), err = slurp(err) }
-  os.remove(out)
-  os.remove(err)
-  if input then os.remove(input) end
-  transcript[#transcript + 1] = r.out
-  transcript[#transcript + 1] = r.err
-  for _, secret in pairs(SECRETS) do
-    assert(not r.out:find(secret, 1, true), "secret in stdout of: " .. table.concat(argv, " "))
-    assert(not r.err:find(secret, 1, true), "secret in stderr of: " .. table.concat(argv, " "))
-  end
-  return r
-end
+-- run(argv, {env = {NAME = value}, stdin = "text"}) -> {code, out, err}: in a
+-- clean environment (PATH, a HOME without a config file, only the variables
+-- given); no secret may show in any output, and every output is kept in
+-- runner.transcript to check for secrets at the end too.
+local runner = clirun.runner({ secrets = SECRETS })
+local transcript = runner.transcript
+local run = runner.run
 
 local function decode(s)
   local v, err = core.json_decode(s)
@@ -97,7 +46,7 @@ describe("bin/provision", function()
   end)
   teardown(function()
     if sb then sb:stop() end
-    os.execute("rm -rf " .. q(HOME))
+    runner.cleanup()
   end)
   before_each(function()
     assert.are.equal(200, (sb:admin("POST", "/reset")))
