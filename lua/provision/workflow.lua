@@ -79,6 +79,17 @@ local function outcome(p, record)
   return value, WORDS[action] or action
 end
 
+-- One removal (prune of one key): `deleted` with what was there (true when
+-- `gone_value` is true), or true, "absent"; nil, err.
+local function remove(system, client, key, context, gone_value)
+  local p, err, record = run_one(system, client, key, nil, { context = context, prune = true })
+  if not p then return nil, err end
+  local value, action = outcome(p, record)
+  if value == nil then return nil, action end
+  if action == "deleted" then return gone_value and true or record, "deleted" end
+  return true, "absent"
+end
+
 local function ensure(system, client, key, row, opts)
   local p, err, record = run_one(system, client, key, row, opts)
   if not p then return nil, err end
@@ -125,12 +136,7 @@ function workflow.ensure_agilicus_user(users, person)
 end
 
 function workflow.remove_agilicus_user(users, org_id, email)
-  local p, err, record = run_one("agilicus", users, email, nil, { context = { org_id = org_id }, prune = true })
-  if not p then return nil, err end
-  local value, action = outcome(p, record)
-  if value == nil then return nil, action end
-  if action == "deleted" then return record, "deleted" end
-  return true, "absent"
+  return remove("agilicus", users, email, { org_id = org_id })
 end
 
 ---------------------------------------------------------------- Document360
@@ -175,12 +181,7 @@ function workflow.ensure_document360_member(teams, person)
 end
 
 function workflow.remove_document360_member(teams, email)
-  local p, err, record = run_one("document360", teams, email, nil, { prune = true })
-  if not p then return nil, err end
-  local value, action = outcome(p, record)
-  if value == nil then return nil, action end
-  if action == "deleted" then return record, "deleted" end
-  return true, "absent"
+  return remove("document360", teams, email)
 end
 
 ---------------------------------------------------------------- Outpost
@@ -196,12 +197,7 @@ function workflow.ensure_tenant(tenants, tenant_id, metadata)
 end
 
 function workflow.remove_tenant(tenants, tenant_id)
-  local p, err, record = run_one("outpost", tenants, tenant_id, nil, { prune = true })
-  if not p then return nil, err end
-  local value, action = outcome(p, record)
-  if value == nil then return nil, action end
-  if action == "deleted" then return true, "deleted" end
-  return true, "absent"
+  return remove("outpost", tenants, tenant_id, nil, true)
 end
 
 workflow.same_roles = same_roles
