@@ -185,12 +185,15 @@ function client.new(api, opts)
     deadline = opts.deadline,
     concurrency = opts.concurrency,
     limiter_keys = {},
+    limiters = {},        -- op -> its limiter (engine.lua, limiter_for)
     credential_ids = {},
     -- per-operation caches (operation tables and credentials do not change)
     qualified = {},       -- opname -> "Class.opname"
     authorized = {},      -- op -> true once refuse_unauthorised let it through
     attempt_headers = {}, -- op -> {template = list, headers = list, scheme, oauth}
   }, Client)
+  -- no hooks and no traceparent: a call without settings of its own skips both
+  self.plain = not self.user_hooks and not self.traceparent
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   client.operation_methods(self)
@@ -230,6 +233,22 @@ local function bind(self, entry, opname, ...)
   local n = select("#", ...)
   local positional = entry.positional
   local np = #positional
+  if n == 1 and np + #entry.leading > 0 then
+    -- the usual call, one argument (a required or leading parameter): what
+    -- the general path below makes of it, without its select()s
+    local v = ...
+    local p = positional[1]
+    if not p and type(v) ~= "table" and v ~= nil then p = entry.leading[1] end
+    if p then
+      local values = { [p.name] = v }
+      local defaults = entry.defaults
+      for i = 1, #defaults do
+        local d = defaults[i]
+        if values[d.name] == nil then values[d.name] = self.client_defaults[d.client_default] end
+      end
+      return values, NO_CALL
+    end
+  end
   local nl = leading_count(entry, n, ...)
   if n > np + nl + 1 then
     local names = {}
@@ -425,13 +444,19 @@ end
 function Client:attempt_request(job)
   local t = job.template
   local call = job.call
-  local req = { method = t.method, url = job.url or t.url, body = t.body,
-                timeout = call.timeout, connect_timeout = call.connect_timeout,
-                max_body = call.max_body, idempotent = job.op.idempotent or nil }
+  -- only the fields that are set: a smaller table, and fewer keys for the
+  -- transport to walk
+  local req = { method = t.method, url = job.url or t.url, body = t.body, headers = false }
+  if call ~= NO_CALL then
+    req.timeout, req.connect_timeout, req.max_body = call.timeout, call.connect_timeout, call.max_body
+  end
+  local idempotent = job.op.idempotent
+  if idempotent then req.idempotent = idempotent end
   local cached = self.attempt_headers[job.op]
   if cached and cached.template == t.headers and not job.redirected and call.headers == nil then
     req.headers = cached.headers            -- shared: before_send copies it before changing it
     job.scheme_name, job.oauth_flow = cached.scheme, cached.oauth
+    if job.trace == false and job.user_hooks == false then return req end   -- before_send has nothing to do
     return self:before_send(job, req, false, true)
   end
   local headers = {}
@@ -515,10 +540,15 @@ function Client:prepare(opname, ...)
   end
   local template, err = request.build(entry.op, values, base, qualified)
   if not template then return nil, err end
+  -- a call with no settings of its own, on a client with no hooks and no
+  -- traceparent, has neither (job_hooks and job_trace would find so);
+  -- job.base only when a per-call server changed it (context() falls back)
+  local plain = call == NO_CALL and self.plain or nil
   return {
     client = self, op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
-    values = values, deadline = call.deadline or self.deadline, base = base,
+    values = values, deadline = call.deadline or self.deadline, base = base ~= self.base and base or nil,
     policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
+    user_hooks = plain and false, trace = plain and false,
   }
 end
 
@@ -796,8 +826,9 @@ end
 -- failed with, kept while the read-back looks) | "done", value, info.
 function Client:after_attempt(job, req, resp, sent_at, now)
   job.attempt = job.attempt + 1
-  local ev = new_event(self, job, req, sent_at, now)
-  local h = job_hooks(job)
+  local ev = (self.events ~= nil or self.log ~= nil) and new_event(self, job, req, sent_at, now) or nil
+  local h = job.user_hooks
+  if h == nil then h = job_hooks(job) end
   local list = h and not resp.kind and h.after_response
   if list then
     local ctx = context(job)
@@ -846,7 +877,9 @@ function Client:after_attempt(job, req, resp, sent_at, now)
     return "settle", delay, err
   end
   local value, info = self:finish(job, resp)
-  if value == nil then self:emit(ev, job, resp, "error", info) else self:emit(ev, job, resp, "ok") end
+  if ev then
+    if value == nil then self:emit(ev, job, resp, "error", info) else self:emit(ev, job, resp, "ok") end
+  end
   return "done", value, info
 end
 
@@ -944,6 +977,7 @@ function Client:read_back_job(job)
   local child, err = self:prepare(rb.operation, unpack(args, 1, np + 1))
   if not child then return nil, err end
   child.read_back_of = job
+  child.user_hooks, child.trace = nil, nil   -- a read-back has those of the call it checks
   return child
 end
 
@@ -1066,7 +1100,11 @@ end
 local function operation_methods(self)
   for name in pairs(self.ops) do
     if Client[name] == nil and rawget(self, name) == nil then
-      rawset(self, name, function(me, ...) return me:call(name, ...) end)
+      rawset(self, name, function(me, ...)   -- me:call(name, ...), one vararg call fewer
+        local job, err = me:prepare(name, ...)
+        if not job then return nil, err end
+        return engine.call(job)
+      end)
     end
   end
   local api = self.api

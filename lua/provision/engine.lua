@@ -144,7 +144,14 @@ end
 -- have one.
 local function limiter_for(job)
   local client = job.client
-  local l = limiter.shared(client.transport, client:limiter_key(job))
+  -- the limiter of an operation's usual calls (no redirect, no per-call
+  -- server) is the same every time: kept on the client per operation
+  local cache = not job.url and not job.call.server and client.limiters
+  local l = cache and cache[job.op]
+  if not l then
+    l = limiter.shared(client.transport, client:limiter_key(job))
+    if cache then cache[job.op] = l end
+  end
   if client.rate and not l.ceiling then l:configure(client.rate) end
   return l
 end
@@ -484,8 +491,10 @@ local function call_one(job)
   local client = job.client
   local transport = client.transport
   local clock, sleep = transport.now, transport.sleep
-  job.started = job.started or clock()
-  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
+  if job.deadline and not job.deadline_at then
+    job.started = job.started or clock()
+    job.deadline_at = job.started + job.deadline
+  end
   while true do
     local now = clock()
     if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end

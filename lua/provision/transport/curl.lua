@@ -47,18 +47,22 @@ local STEP = 0.25
 function Curl:send(requests)
   local n = #requests
   local s = self.sender
-  if s == nil or s:inflight() > 0 then
+  -- `sending` stays set when an error leaves send() early: the stream may
+  -- then still hold requests (s:inflight() > 0), and a new one is taken
+  if s == nil or self.sending then
     if s then s:close() end
     local err
     s, err = self.session:stream()
     if not s then return all_failed(requests, err) end
     self.sender = s
   end
+  self.sending = true
   local out, got = {}, 0
   if n == 1 then
     local r, e = s:request(requests[1], STEP)
     if r ~= false then
       out[1] = r or e
+      self.sending = false
       return out
     end
   else
@@ -68,6 +72,7 @@ function Curl:send(requests)
     local ended, perr = s:poll(STEP)
     if not ended then   -- the stream was closed meanwhile (the transport's close)
       for i = 1, n do out[i] = out[i] or perr end
+      self.sending = false
       return out
     end
     for j = 1, #ended, 2 do
@@ -76,6 +81,7 @@ function Curl:send(requests)
       got = got + 1
     end
   end
+  self.sending = false
   return out
 end
 
