@@ -19,6 +19,7 @@ local did_you_mean = require("provision.suggest").did_you_mean
 
 local client = {}
 local unpack = table.unpack or unpack
+local json_decode = core.json_decode   -- what json.decode calls
 
 local Client = {}
 Client.__index = Client
@@ -48,7 +49,9 @@ local function derive(ops)
   d = {}
   for _, op in ipairs(ops) do
     local positional, optional, leading, defaults = {}, {}, {}, {}
+    local has_body = false   -- validate.body checks nothing for an operation without a body
     for _, p in ipairs(op.params) do
+      if p["in"] == "body" then has_body = true end
       if p.required and not p.client_default then positional[#positional + 1] = p
       else
         optional[p.name] = p
@@ -56,7 +59,8 @@ local function derive(ops)
       end
       if p.client_default then defaults[#defaults + 1] = p end
     end
-    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading, defaults = defaults }
+    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading, defaults = defaults,
+                   has_body = has_body }
   end
   derived[ops] = d
   return d
@@ -339,11 +343,6 @@ local function generic_message(body)
   return nil
 end
 
--- Any 2xx succeeds (a server may answer 201 where the spec says 200);
--- op.success documents the expected ones.
-local function success_code(status)
-  return status >= 200 and status < 300
-end
 
 local safe_methods = { GET = true, HEAD = true, OPTIONS = true }
 
@@ -390,18 +389,22 @@ function Client:interpret(job, resp)
     return nil, errors.new({ kind = resp.kind, message = resp.message, operation = opname,
                              attempts = job.attempt, request_sent = resp.request_sent })
   end
-  local status = resp.status
-  local ctype = resp.headers and resp.headers["content-type"]
+  local status, headers = resp.status, resp.headers
+  local ctype = headers and headers["content-type"]
   local body, decode_err = resp.body, nil
-  if body and body ~= "" and is_json(ctype) then
-    local decoded, derr = json.decode(body)
+  local json_type = ctype and json_types[ctype]   -- is_json's cache, looked at first
+  if json_type == nil then json_type = is_json(ctype) end
+  if body and body ~= "" and json_type then
+    local decoded, derr = json_decode(body)
     if decoded == nil then decode_err = derr else body = decoded end
   elseif body == "" then
     body = nil
   end
-  local info = { status = status, headers = resp.headers, body = body, attempts = job.attempt,
+  local info = { status = status, headers = headers, body = body, attempts = job.attempt,
                  time = resp.time }
-  if success_code(status) then
+  -- any 2xx succeeds (a server may answer 201 where the spec says 200);
+  -- op.success documents the expected ones
+  if status >= 200 and status < 300 then
     if decode_err then
       -- the server did it (2xx), but what it answered cannot be read
       return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
@@ -524,31 +527,40 @@ function Client:prepare(opname, ...)
     if refused then return nil, refused end
     self.authorized[entry.op] = true
   end
-  local base = self.base
-  if call.server then
-    local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
-      self.generation_table)
-    if not b then return nil, errors.invalid(qualified, "%s", err) end
-    base = b
+  local op = entry.op
+  local base, check = self.base, self.validate
+  if call ~= NO_CALL then
+    if call.server then
+      local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
+        self.generation_table)
+      if not b then return nil, errors.invalid(qualified, "%s", err) end
+      base = b
+    end
+    -- _call.validate overrides the client's setting
+    if call.validate ~= nil then check = call.validate end
   end
-  -- the body against the operation's schema; _call.validate overrides the client's setting
-  local check = call.validate
-  if check == nil then check = self.validate end
-  if check then
-    local invalid = validate.body(self.schemas, entry.op, values, qualified)
+  -- the body against the operation's schema
+  if check and entry.has_body then
+    local invalid = validate.body(self.schemas, op, values, qualified)
     if invalid then return nil, invalid end
   end
-  local template, err = request.build(entry.op, values, base, qualified)
+  local template, err = request.build(op, values, base, qualified)
   if not template then return nil, err end
-  -- a call with no settings of its own, on a client with no hooks and no
-  -- traceparent, has neither (job_hooks and job_trace would find so);
+  if call == NO_CALL then
+    -- a call with no settings of its own: on a client with no hooks and no
+    -- traceparent it has neither (job_hooks and job_trace would find so)
+    local plain   -- false: none; nil: job_hooks and job_trace look
+    if self.plain then plain = false end
+    return {
+      client = self, op = op, opname = qualified, template = template, call = call, attempt = 0,
+      values = values, deadline = self.deadline, policy = self.policy, user_hooks = plain, trace = plain,
+    }
+  end
   -- job.base only when a per-call server changed it (context() falls back)
-  local plain = call == NO_CALL and self.plain or nil
   return {
     client = self, op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
     values = values, deadline = call.deadline or self.deadline, base = base ~= self.base and base or nil,
     policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
-    user_hooks = plain and false, trace = plain and false,
   }
 end
 
@@ -856,7 +868,12 @@ function Client:after_attempt(job, req, resp, sent_at, now)
     end
   end
   local retry_after = self:observe(job, resp, now)
-  local step, delay, reason = self:next_step(job, req, resp, retry_after)
+  local step, delay, reason = "done", nil, nil
+  local status = resp.status
+  -- next_step's answer for any 2xx is "done"
+  if resp.kind or status < 200 or status >= 300 then
+    step, delay, reason = self:next_step(job, req, resp, retry_after)
+  end
   if step == "again" then
     if reason == "redirect" then
       job.retry_delay, job.retry_reason = nil, nil

@@ -203,21 +203,23 @@ function Run:pull()
     self:finish_job(job, nil, job.failed)
     return true
   end
-  local now = self.clock and self.clock() or job.client.transport.now()
-  job.started = job.started or now
-  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
-  enqueue(self:lane(job.client), job)
+  if job.deadline and not job.deadline_at then
+    job.started = job.started or (self.clock and self.clock() or job.client.transport.now())
+    job.deadline_at = job.started + job.deadline
+  end
+  enqueue(self.lanes[job.client] or self:lane(job.client), job)
   return true
 end
 
 -- Pulls jobs while some lane has a free slot and nothing queued to fill it.
 function Run:refill()
   self.starved = false
+  local lanes, concurrency = self.lane_list, self.concurrency
   while not self.exhausted do
-    local room = false
-    if #self.lane_list == 0 then room = true end
-    for _, l in ipairs(self.lane_list) do
-      if l.inflight + (l.tail - l.head + 1) < self.concurrency then room = true; break end
+    local room = #lanes == 0
+    for i = 1, #lanes do
+      local l = lanes[i]
+      if l.inflight + (l.tail - l.head + 1) < concurrency then room = true; break end
     end
     if not room or not self:pull() then return end
   end
@@ -232,7 +234,7 @@ function Run:launch(lane, job, now)
     self:finish_job(job, client:deadline_error(job))
     return true
   end
-  local lim = self:limiter_for(job)
+  local lim = self.rate and self:limiter_for(job) or limiter_for(job)
   local wait = lim:reserve(now)
   if wait > 0 then
     if wait > job.policy.max_retry_after then
@@ -255,7 +257,8 @@ function Run:launch(lane, job, now)
     local left = job.deadline_at - now
     if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
   end
-  local s, serr = self:stream_for(client.transport)
+  local s, serr = self.streams[client.transport], nil
+  if not s then s, serr = self:stream_for(client.transport) end
   if not s then
     self:finish_job(job, nil, client:transport_error(job, serr))
     return true
@@ -270,9 +273,11 @@ function Run:launch(lane, job, now)
 end
 
 function Run:launch_ready(now)
-  for _, lane in ipairs(self.lane_list) do
+  local lanes, concurrency = self.lane_list, self.concurrency
+  for i = 1, #lanes do
+    local lane = lanes[i]
     if lane.blocked_until <= now then
-      while lane.inflight < self.concurrency do
+      while lane.inflight < concurrency do
         local job = peek(lane)
         if not job then break end
         if not self:launch(lane, job, now) then break end
@@ -386,7 +391,9 @@ end
 function Run:next_wake(now)
   local wake = math.huge
   if self.timers[1] then wake = self.timers[1].due end
-  for _, lane in ipairs(self.lane_list) do
+  local lanes = self.lane_list
+  for i = 1, #lanes do
+    local lane = lanes[i]
     if lane.head <= lane.tail and lane.inflight < self.concurrency and lane.blocked_until < wake then
       wake = lane.blocked_until
     end

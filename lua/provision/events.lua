@@ -34,7 +34,7 @@ function events.request_id(api, headers)
   local names = events.REQUEST_ID_HEADERS
   for i = 1, #names do
     local v = headers[names[i]]
-    if type(v) == "string" and v ~= "" then return v end
+    if v ~= nil and type(v) == "string" and v ~= "" then return v end
   end
   return nil
 end
