@@ -169,7 +169,7 @@ end
 function Run:finish_job(job, value, info)
   self.pending = self.pending - 1
   if job.read_back_of then return self:settled(job, value, info) end
-  if job.client then value, info = job.client:conclude(job, value, info) end
+  if value == nil and job.client then value, info = job.client:conclude(job, value, info) end
   local s = self.summary
   s.done = s.done + 1
   if value ~= nil then
@@ -545,7 +545,9 @@ local function call_one(job)
 end
 
 function engine.call(job)
-  return job.client:conclude(job, call_one(job))
+  local value, info = call_one(job)
+  if value ~= nil then return value, info end   -- Client:conclude hands a success back unchanged
+  return job.client:conclude(job, value, info)
 end
 
 -- A job source over a list (or an iterator) of calls {opname, args..., n =}.
