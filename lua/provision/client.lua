@@ -3,7 +3,6 @@
 -- call goes: arguments -> request -> auth -> transport -> retries ->
 -- result or error object.
 local core = require("provision.core")
-local json = require("provision.json")
 local errors = require("provision.errors")
 local request = require("provision.request")
 local auth = require("provision.auth")
