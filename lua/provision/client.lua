@@ -197,6 +197,14 @@ function client.new(api, opts)
   }, Client)
   -- no hooks and no traceparent: a call without settings of its own skips both
   self.plain = not self.user_hooks and not self.traceparent
+  -- send({req})[1] without its two lists, when the transport's own class
+  -- defines send_one (not one it inherits, as the coro transport inherits
+  -- the curl transport's) and the transport's send is its class's
+  local mt = getmetatable(transport)
+  if type(mt) == "table" and type(rawget(mt, "send_one")) == "function" and rawget(transport, "send") == nil
+      and rawget(mt, "send") ~= nil then
+    self.send_one = rawget(mt, "send_one")
+  end
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   client.operation_methods(self)

@@ -522,8 +522,10 @@ local function call_one(job)
         if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
       end
       job.limiter = lim
-      local resp = transport:send({ req })[1] or { kind = "internal", request_sent = true,
-                                                   message = "transport gave no answer for this request" }
+      local send_one = client.send_one
+      local resp
+      if send_one then resp = send_one(transport, req) else resp = transport:send({ req })[1] end
+      resp = resp or { kind = "internal", request_sent = true, message = "transport gave no answer for this request" }
       local step, delay, ferr = client:after_attempt(job, req, resp, now, clock())
       if step == "again" then
         if not call_wait(job, clock, sleep, delay) then return client:deadline_error(job) end
