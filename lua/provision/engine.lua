@@ -135,10 +135,6 @@ local function dequeue(lane)
   return job
 end
 
-local function peek(lane)
-  return lane.queue[lane.head]
-end
-
 -- The limiter a job's next attempt draws on (per origin and credential);
 -- a client's `rate` is the ceiling of the limiters it uses unless they
 -- have one.
@@ -245,7 +241,8 @@ function Run:launch(lane, job, now)
     lane.blocked_until = now + wait
     return false
   end
-  dequeue(lane)
+  lane.queue[lane.head] = nil   -- dequeue: job is at the head (launch_ready peeked it)
+  lane.head = lane.head + 1
   local req, err = client:attempt_request(job)
   if not req then
     err.attempts = job.attempt
@@ -277,8 +274,9 @@ function Run:launch_ready(now)
   for i = 1, #lanes do
     local lane = lanes[i]
     if lane.blocked_until <= now then
+      local queue = lane.queue
       while lane.inflight < concurrency do
-        local job = peek(lane)
+        local job = queue[lane.head]   -- peek
         if not job then break end
         if not self:launch(lane, job, now) then break end
       end
