@@ -27,7 +27,7 @@ M.ORDER = {
 function M.new(base)
   local core = require "provision.core"
   local provision = require "provision"
-  local limiter = require "provision.limiter"
+  local engine = require "provision.engine"
   local json = require "provision.json"
   local request = require "provision.request"
   local t = assert(provision.Tenants({ server = base, auth = { bearer = M.TOKEN } }))
@@ -42,7 +42,7 @@ function M.new(base)
     call = function() assert(t:get("t1")) end,
     prepare = function() t:prepare("get", "t1") end,
     build = function() request.build(op, values, base, name) end,
-    limiter = function() limiter.shared(t.transport, t:limiter_key(job)):reserve(core.now()) end,
+    limiter = function() engine.limiter_for(job):reserve(core.now()) end,
     auth = function() t:attempt_request(job) end,
     send = t.send_one and function() t.send_one(t.transport, req) end or function() t.transport:send({ req }) end,
     request = function() session:request(req) end,

@@ -152,6 +152,8 @@ local function limiter_for(job)
   return l
 end
 
+engine.limiter_for = limiter_for   -- (bench/stages.lua prices it)
+
 -- In a run with its own `rate`, that rate is the ceiling for the run only.
 function Run:limiter_for(job)
   local l = limiter_for(job)

@@ -240,7 +240,9 @@ function Limiter:observe(now, status, headers, retry_after)
     throttle(self, now, retry_after)
   elseif status and status < 400 then
     self.accepted = self.accepted + 1
-    remember(self, false)
+    local pos = self.recent_pos % RECENT + 1   -- remember(self, false), inline: every answer passes here
+    self.recent_pos = pos
+    self.recent[pos] = false
   end
   if not headers then return end
   local policy = headers["ratelimit-policy"]
