@@ -1,8 +1,11 @@
 -- The default transport: provision.core's libcurl engine. A transport is an
 -- object with send(requests) -> list of responses or error tables (`kind`
 -- set), plus now(), sleep(s) and close(). Other hosts (nginx cosockets)
--- provide the same four. provision.transport.coro is this transport with a
--- send() and sleep() that yield to the host's event loop instead of blocking.
+-- provide the same four. A transport class may also define send_one(req),
+-- send({req})[1] without the lists (a client's single calls use it when the
+-- transport's own class has it). provision.transport.coro is this
+-- transport with a send() and sleep() that yield to the host's event loop
+-- instead of blocking.
 local core = require("provision.core")
 
 local Curl = {}
