@@ -15,7 +15,7 @@ M.ORDER = {
   { "build", "build: the request template (request.build)", part_of = "prepare" },
   { "limiter", "limiter: limiter_for + reserve" },
   { "auth", "auth: the attempt's request and headers (attempt_request)" },
-  { "send", "transfer: transport:send({req})" },
+  { "send", "transfer: the transport's send (send_one(req))" },
   { "request", "core session:request (transfer + response tables)", part_of = "send" },
   { "observe", "observe + next_step" },
   { "finish", "finish: interpret the answer (finish)" },
@@ -27,7 +27,7 @@ M.ORDER = {
 function M.new(base)
   local core = require "provision.core"
   local provision = require "provision"
-  local limiter = require "provision.limiter"
+  local engine = require "provision.engine"
   local json = require "provision.json"
   local request = require "provision.request"
   local t = assert(provision.Tenants({ server = base, auth = { bearer = M.TOKEN } }))
@@ -42,9 +42,9 @@ function M.new(base)
     call = function() assert(t:get("t1")) end,
     prepare = function() t:prepare("get", "t1") end,
     build = function() request.build(op, values, base, name) end,
-    limiter = function() limiter.shared(t.transport, t:limiter_key(job)):reserve(core.now()) end,
+    limiter = function() engine.limiter_for(job):reserve(core.now()) end,
     auth = function() t:attempt_request(job) end,
-    send = function() t.transport:send({ req }) end,
+    send = t.send_one and function() t.send_one(t.transport, req) end or function() t.transport:send({ req }) end,
     request = function() session:request(req) end,
     observe = function() t:observe(job, resp, 1); t:next_step(job, req, resp, nil) end,
     finish = function() t:finish(job, resp) end,

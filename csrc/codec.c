@@ -112,9 +112,16 @@ static int l_uuid4(lua_State *L) {
 /* ---- percent-encoding, query, headers ------------------------------------ */
 
 static int l_pct_encode(lua_State *L) {
-  size_t n;
+  size_t n, len;
+  char small[256];
+  char *out;
   const char *s = luaL_checklstring(L, 1, &n);
-  char *out = scratch(L, prv_pct_encoded_len(s, n));
+  len = prv_pct_encoded_len(s, n);
+  if (len == n) {          /* nothing to encode: the string itself (a number was converted in place) */
+    lua_settop(L, 1);
+    return 1;
+  }
+  out = len <= sizeof small ? small : scratch(L, len);   /* the usual short segment: no userdata */
   lua_pushlstring(L, out, prv_pct_encode(s, n, out));
   return 1;
 }

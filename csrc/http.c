@@ -234,10 +234,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
 /* 1 when the line (with its line end) holds a CR that does not end it, or
  * a NUL. libcurl refuses a CR before the colon itself, not after it. */
 static int bad_line(const char *p, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (p[i] == '\0' || (p[i] == '\r' && !(i + 2 == n && p[i + 1] == '\n'))) return 1;
-  return 0;
+  const char *cr;
+  if (n == 0) return 0;
+  if (memchr(p, '\0', n) != NULL) return 1;
+  /* the first CR is the only one allowed, when the line ends with it + LF
+   * (nothing can follow that pair): memchr rather than a byte loop */
+  cr = (const char *)memchr(p, '\r', n);
+  return cr != NULL && !((size_t)(cr - p) + 2 == n && cr[1] == '\n');
 }
 
 /* The status code of a status line ("HTTP/1.1 200 OK", "HTTP/2 204"); 0 if

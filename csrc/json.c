@@ -111,24 +111,39 @@ static size_t utf8_put(char *o, unsigned cp) {
   return 4;
 }
 
-#define STR_PLAIN(c) ((unsigned char)(c) >= 0x20 && (c) != '"' && (c) != '\\')
+/* What a string byte is to scan_plain: 1 plain ASCII (0x20-0x7f), 0 the end
+ * of a plain run ('"', '\\', a control character), 2 the first byte of what
+ * must be a multi-byte UTF-8 sequence. */
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char STR_CLASS[256] = {
+  R16(0), R16(0),                                     /* 0x00-0x1f */
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* 0x20-0x2f: '"' */
+  R16(1), R16(1),                                     /* 0x30-0x4f */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,     /* 0x50-0x5f: '\\' */
+  R16(1), R16(1),                                     /* 0x60-0x7f */
+  R16(2), R16(2), R16(2), R16(2), R16(2), R16(2), R16(2), R16(2)   /* 0x80-0xff */
+};
+#undef R16
 
 /* First byte at or after p that is not plain string content: '"', '\\', a
  * control character, the end, or a byte >= 0x80 that does not start a
- * well-formed UTF-8 sequence (a valid sequence is skipped whole). */
+ * well-formed UTF-8 sequence (a valid sequence is skipped whole). A table
+ * lookup per byte, four at a time while they are plain ASCII. */
 static const char *scan_plain(const char *p, const char *end) {
-  while (p < end) {
-    unsigned char c = (unsigned char)*p;
-    if (c < 0x80) {
-      if (!STR_PLAIN(c)) break;
-      p++;
+  const unsigned char *u = (const unsigned char *)p, *e = (const unsigned char *)end;
+  while (u < e) {
+    while (e - u >= 4 && (STR_CLASS[u[0]] & STR_CLASS[u[1]] & STR_CLASS[u[2]] & STR_CLASS[u[3]]) == 1) u += 4;
+    if (STR_CLASS[*u] == 1) {
+      u++;
+    } else if (STR_CLASS[*u] == 0) {
+      break;
     } else {
-      size_t k = prv_utf8_seq(p, (size_t)(end - p));
+      size_t k = prv_utf8_seq((const char *)u, (size_t)(e - u));
       if (k == 0) break;
-      p += k;
+      u += k;
     }
   }
-  return p;
+  return (const char *)u;
 }
 
 /* Lua 5.4.4's lua_settop over a to-be-closed slot can leave L->top pointing

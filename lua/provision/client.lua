@@ -3,7 +3,6 @@
 -- call goes: arguments -> request -> auth -> transport -> retries ->
 -- result or error object.
 local core = require("provision.core")
-local json = require("provision.json")
 local errors = require("provision.errors")
 local request = require("provision.request")
 local auth = require("provision.auth")
@@ -19,6 +18,7 @@ local did_you_mean = require("provision.suggest").did_you_mean
 
 local client = {}
 local unpack = table.unpack or unpack
+local json_decode = core.json_decode   -- what json.decode calls
 
 local Client = {}
 Client.__index = Client
@@ -48,7 +48,9 @@ local function derive(ops)
   d = {}
   for _, op in ipairs(ops) do
     local positional, optional, leading, defaults = {}, {}, {}, {}
+    local has_body = false   -- validate.body checks nothing for an operation without a body
     for _, p in ipairs(op.params) do
+      if p["in"] == "body" then has_body = true end
       if p.required and not p.client_default then positional[#positional + 1] = p
       else
         optional[p.name] = p
@@ -56,7 +58,8 @@ local function derive(ops)
       end
       if p.client_default then defaults[#defaults + 1] = p end
     end
-    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading, defaults = defaults }
+    d[op.name] = { op = op, positional = positional, optional = optional, leading = leading, defaults = defaults,
+                   has_body = has_body }
   end
   derived[ops] = d
   return d
@@ -185,12 +188,23 @@ function client.new(api, opts)
     deadline = opts.deadline,
     concurrency = opts.concurrency,
     limiter_keys = {},
+    limiters = {},        -- op -> its limiter (engine.lua, limiter_for)
     credential_ids = {},
     -- per-operation caches (operation tables and credentials do not change)
     qualified = {},       -- opname -> "Class.opname"
     authorized = {},      -- op -> true once refuse_unauthorised let it through
     attempt_headers = {}, -- op -> {template = list, headers = list, scheme, oauth}
   }, Client)
+  -- no hooks and no traceparent: a call without settings of its own skips both
+  self.plain = not self.user_hooks and not self.traceparent
+  -- send({req})[1] without its two lists, when the transport's own class
+  -- defines send_one (not one it inherits, as the coro transport inherits
+  -- the curl transport's) and the transport's send is its class's
+  local mt = getmetatable(transport)
+  if type(mt) == "table" and type(rawget(mt, "send_one")) == "function" and rawget(transport, "send") == nil
+      and rawget(mt, "send") ~= nil then
+    self.send_one = rawget(mt, "send_one")
+  end
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   client.operation_methods(self)
@@ -230,6 +244,22 @@ local function bind(self, entry, opname, ...)
   local n = select("#", ...)
   local positional = entry.positional
   local np = #positional
+  if n == 1 and np + #entry.leading > 0 then
+    -- the usual call, one argument (a required or leading parameter): what
+    -- the general path below makes of it, without its select()s
+    local v = ...
+    local p = positional[1]
+    if not p and type(v) ~= "table" and v ~= nil then p = entry.leading[1] end
+    if p then
+      local values = { [p.name] = v }
+      local defaults = entry.defaults
+      for i = 1, #defaults do
+        local d = defaults[i]
+        if values[d.name] == nil then values[d.name] = self.client_defaults[d.client_default] end
+      end
+      return values, NO_CALL
+    end
+  end
   local nl = leading_count(entry, n, ...)
   if n > np + nl + 1 then
     local names = {}
@@ -320,11 +350,6 @@ local function generic_message(body)
   return nil
 end
 
--- Any 2xx succeeds (a server may answer 201 where the spec says 200);
--- op.success documents the expected ones.
-local function success_code(status)
-  return status >= 200 and status < 300
-end
 
 local safe_methods = { GET = true, HEAD = true, OPTIONS = true }
 
@@ -371,18 +396,22 @@ function Client:interpret(job, resp)
     return nil, errors.new({ kind = resp.kind, message = resp.message, operation = opname,
                              attempts = job.attempt, request_sent = resp.request_sent })
   end
-  local status = resp.status
-  local ctype = resp.headers and resp.headers["content-type"]
+  local status, headers = resp.status, resp.headers
+  local ctype = headers and headers["content-type"]
   local body, decode_err = resp.body, nil
-  if body and body ~= "" and is_json(ctype) then
-    local decoded, derr = json.decode(body)
+  local json_type = ctype and json_types[ctype]   -- is_json's cache, looked at first
+  if json_type == nil then json_type = is_json(ctype) end
+  if body and body ~= "" and json_type then
+    local decoded, derr = json_decode(body)
     if decoded == nil then decode_err = derr else body = decoded end
   elseif body == "" then
     body = nil
   end
-  local info = { status = status, headers = resp.headers, body = body, attempts = job.attempt,
+  local info = { status = status, headers = headers, body = body, attempts = job.attempt,
                  time = resp.time }
-  if success_code(status) then
+  -- any 2xx succeeds (a server may answer 201 where the spec says 200);
+  -- op.success documents the expected ones
+  if status >= 200 and status < 300 then
     if decode_err then
       -- the server did it (2xx), but what it answered cannot be read
       return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
@@ -425,13 +454,19 @@ end
 function Client:attempt_request(job)
   local t = job.template
   local call = job.call
-  local req = { method = t.method, url = job.url or t.url, body = t.body,
-                timeout = call.timeout, connect_timeout = call.connect_timeout,
-                max_body = call.max_body, idempotent = job.op.idempotent or nil }
+  -- only the fields that are set: a smaller table, and fewer keys for the
+  -- transport to walk
+  local req = { method = t.method, url = job.url or t.url, body = t.body, headers = false }
+  if call ~= NO_CALL then
+    req.timeout, req.connect_timeout, req.max_body = call.timeout, call.connect_timeout, call.max_body
+  end
+  local idempotent = job.op.idempotent
+  if idempotent then req.idempotent = idempotent end
   local cached = self.attempt_headers[job.op]
   if cached and cached.template == t.headers and not job.redirected and call.headers == nil then
     req.headers = cached.headers            -- shared: before_send copies it before changing it
     job.scheme_name, job.oauth_flow = cached.scheme, cached.oauth
+    if job.trace == false and job.user_hooks == false then return req end   -- before_send has nothing to do
     return self:before_send(job, req, false, true)
   end
   local headers = {}
@@ -499,25 +534,39 @@ function Client:prepare(opname, ...)
     if refused then return nil, refused end
     self.authorized[entry.op] = true
   end
-  local base = self.base
-  if call.server then
-    local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
-      self.generation_table)
-    if not b then return nil, errors.invalid(qualified, "%s", err) end
-    base = b
+  local op = entry.op
+  local base, check = self.base, self.validate
+  if call ~= NO_CALL then
+    if call.server then
+      local b, err = resolve_server(self.api, { server = call.server, server_variables = self.server_variables },
+        self.generation_table)
+      if not b then return nil, errors.invalid(qualified, "%s", err) end
+      base = b
+    end
+    -- _call.validate overrides the client's setting
+    if call.validate ~= nil then check = call.validate end
   end
-  -- the body against the operation's schema; _call.validate overrides the client's setting
-  local check = call.validate
-  if check == nil then check = self.validate end
-  if check then
-    local invalid = validate.body(self.schemas, entry.op, values, qualified)
+  -- the body against the operation's schema
+  if check and entry.has_body then
+    local invalid = validate.body(self.schemas, op, values, qualified)
     if invalid then return nil, invalid end
   end
-  local template, err = request.build(entry.op, values, base, qualified)
+  local template, err = request.build(op, values, base, qualified)
   if not template then return nil, err end
+  if call == NO_CALL then
+    -- a call with no settings of its own: on a client with no hooks and no
+    -- traceparent it has neither (job_hooks and job_trace would find so)
+    local plain   -- false: none; nil: job_hooks and job_trace look
+    if self.plain then plain = false end
+    return {
+      client = self, op = op, opname = qualified, template = template, call = call, attempt = 0,
+      values = values, deadline = self.deadline, policy = self.policy, user_hooks = plain, trace = plain,
+    }
+  end
+  -- job.base only when a per-call server changed it (context() falls back)
   return {
     client = self, op = entry.op, opname = qualified, template = template, call = call, attempt = 0,
-    values = values, deadline = call.deadline or self.deadline, base = base,
+    values = values, deadline = call.deadline or self.deadline, base = base ~= self.base and base or nil,
     policy = call.retries == nil and self.policy or retry.policy(self.retries, call.retries),
   }
 end
@@ -796,8 +845,9 @@ end
 -- failed with, kept while the read-back looks) | "done", value, info.
 function Client:after_attempt(job, req, resp, sent_at, now)
   job.attempt = job.attempt + 1
-  local ev = new_event(self, job, req, sent_at, now)
-  local h = job_hooks(job)
+  local ev = (self.events ~= nil or self.log ~= nil) and new_event(self, job, req, sent_at, now) or nil
+  local h = job.user_hooks
+  if h == nil then h = job_hooks(job) end
   local list = h and not resp.kind and h.after_response
   if list then
     local ctx = context(job)
@@ -825,7 +875,12 @@ function Client:after_attempt(job, req, resp, sent_at, now)
     end
   end
   local retry_after = self:observe(job, resp, now)
-  local step, delay, reason = self:next_step(job, req, resp, retry_after)
+  local step, delay, reason = "done", nil, nil
+  local status = resp.status
+  -- next_step's answer for any 2xx is "done"
+  if resp.kind or status < 200 or status >= 300 then
+    step, delay, reason = self:next_step(job, req, resp, retry_after)
+  end
   if step == "again" then
     if reason == "redirect" then
       job.retry_delay, job.retry_reason = nil, nil
@@ -846,7 +901,9 @@ function Client:after_attempt(job, req, resp, sent_at, now)
     return "settle", delay, err
   end
   local value, info = self:finish(job, resp)
-  if value == nil then self:emit(ev, job, resp, "error", info) else self:emit(ev, job, resp, "ok") end
+  if ev then
+    if value == nil then self:emit(ev, job, resp, "error", info) else self:emit(ev, job, resp, "ok") end
+  end
   return "done", value, info
 end
 
@@ -944,6 +1001,7 @@ function Client:read_back_job(job)
   local child, err = self:prepare(rb.operation, unpack(args, 1, np + 1))
   if not child then return nil, err end
   child.read_back_of = job
+  child.user_hooks, child.trace = nil, nil   -- a read-back has those of the call it checks
   return child
 end
 
@@ -1066,7 +1124,11 @@ end
 local function operation_methods(self)
   for name in pairs(self.ops) do
     if Client[name] == nil and rawget(self, name) == nil then
-      rawset(self, name, function(me, ...) return me:call(name, ...) end)
+      rawset(self, name, function(me, ...)   -- me:call(name, ...), one vararg call fewer
+        local job, err = me:prepare(name, ...)
+        if not job then return nil, err end
+        return engine.call(job)
+      end)
     end
   end
   local api = self.api

@@ -135,19 +135,24 @@ local function dequeue(lane)
   return job
 end
 
-local function peek(lane)
-  return lane.queue[lane.head]
-end
-
 -- The limiter a job's next attempt draws on (per origin and credential);
 -- a client's `rate` is the ceiling of the limiters it uses unless they
 -- have one.
 local function limiter_for(job)
   local client = job.client
-  local l = limiter.shared(client.transport, client:limiter_key(job))
+  -- the limiter of an operation's usual calls (no redirect, no per-call
+  -- server) is the same every time: kept on the client per operation
+  local cache = not job.url and not job.call.server and client.limiters
+  local l = cache and cache[job.op]
+  if not l then
+    l = limiter.shared(client.transport, client:limiter_key(job))
+    if cache then cache[job.op] = l end
+  end
   if client.rate and not l.ceiling then l:configure(client.rate) end
   return l
 end
+
+engine.limiter_for = limiter_for   -- (bench/stages.lua prices it)
 
 -- In a run with its own `rate`, that rate is the ceiling for the run only.
 function Run:limiter_for(job)
@@ -162,7 +167,7 @@ end
 function Run:finish_job(job, value, info)
   self.pending = self.pending - 1
   if job.read_back_of then return self:settled(job, value, info) end
-  if job.client then value, info = job.client:conclude(job, value, info) end
+  if value == nil and job.client then value, info = job.client:conclude(job, value, info) end
   local s = self.summary
   s.done = s.done + 1
   if value ~= nil then
@@ -196,21 +201,23 @@ function Run:pull()
     self:finish_job(job, nil, job.failed)
     return true
   end
-  local now = self.clock and self.clock() or job.client.transport.now()
-  job.started = job.started or now
-  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
-  enqueue(self:lane(job.client), job)
+  if job.deadline and not job.deadline_at then
+    job.started = job.started or (self.clock and self.clock() or job.client.transport.now())
+    job.deadline_at = job.started + job.deadline
+  end
+  enqueue(self.lanes[job.client] or self:lane(job.client), job)
   return true
 end
 
 -- Pulls jobs while some lane has a free slot and nothing queued to fill it.
 function Run:refill()
   self.starved = false
+  local lanes, concurrency = self.lane_list, self.concurrency
   while not self.exhausted do
-    local room = false
-    if #self.lane_list == 0 then room = true end
-    for _, l in ipairs(self.lane_list) do
-      if l.inflight + (l.tail - l.head + 1) < self.concurrency then room = true; break end
+    local room = #lanes == 0
+    for i = 1, #lanes do
+      local l = lanes[i]
+      if l.inflight + (l.tail - l.head + 1) < concurrency then room = true; break end
     end
     if not room or not self:pull() then return end
   end
@@ -225,7 +232,7 @@ function Run:launch(lane, job, now)
     self:finish_job(job, client:deadline_error(job))
     return true
   end
-  local lim = self:limiter_for(job)
+  local lim = self.rate and self:limiter_for(job) or limiter_for(job)
   local wait = lim:reserve(now)
   if wait > 0 then
     if wait > job.policy.max_retry_after then
@@ -236,7 +243,8 @@ function Run:launch(lane, job, now)
     lane.blocked_until = now + wait
     return false
   end
-  dequeue(lane)
+  lane.queue[lane.head] = nil   -- dequeue: job is at the head (launch_ready peeked it)
+  lane.head = lane.head + 1
   local req, err = client:attempt_request(job)
   if not req then
     err.attempts = job.attempt
@@ -248,7 +256,8 @@ function Run:launch(lane, job, now)
     local left = job.deadline_at - now
     if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
   end
-  local s, serr = self:stream_for(client.transport)
+  local s, serr = self.streams[client.transport], nil
+  if not s then s, serr = self:stream_for(client.transport) end
   if not s then
     self:finish_job(job, nil, client:transport_error(job, serr))
     return true
@@ -263,10 +272,13 @@ function Run:launch(lane, job, now)
 end
 
 function Run:launch_ready(now)
-  for _, lane in ipairs(self.lane_list) do
+  local lanes, concurrency = self.lane_list, self.concurrency
+  for i = 1, #lanes do
+    local lane = lanes[i]
     if lane.blocked_until <= now then
-      while lane.inflight < self.concurrency do
-        local job = peek(lane)
+      local queue = lane.queue
+      while lane.inflight < concurrency do
+        local job = queue[lane.head]   -- peek
         if not job then break end
         if not self:launch(lane, job, now) then break end
       end
@@ -379,7 +391,9 @@ end
 function Run:next_wake(now)
   local wake = math.huge
   if self.timers[1] then wake = self.timers[1].due end
-  for _, lane in ipairs(self.lane_list) do
+  local lanes = self.lane_list
+  for i = 1, #lanes do
+    local lane = lanes[i]
     if lane.head <= lane.tail and lane.inflight < self.concurrency and lane.blocked_until < wake then
       wake = lane.blocked_until
     end
@@ -484,8 +498,10 @@ local function call_one(job)
   local client = job.client
   local transport = client.transport
   local clock, sleep = transport.now, transport.sleep
-  job.started = job.started or clock()
-  if job.deadline and not job.deadline_at then job.deadline_at = job.started + job.deadline end
+  if job.deadline and not job.deadline_at then
+    job.started = job.started or clock()
+    job.deadline_at = job.started + job.deadline
+  end
   while true do
     local now = clock()
     if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end
@@ -506,8 +522,10 @@ local function call_one(job)
         if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
       end
       job.limiter = lim
-      local resp = transport:send({ req })[1] or { kind = "internal", request_sent = true,
-                                                   message = "transport gave no answer for this request" }
+      local send_one = client.send_one
+      local resp
+      if send_one then resp = send_one(transport, req) else resp = transport:send({ req })[1] end
+      resp = resp or { kind = "internal", request_sent = true, message = "transport gave no answer for this request" }
       local step, delay, ferr = client:after_attempt(job, req, resp, now, clock())
       if step == "again" then
         if not call_wait(job, clock, sleep, delay) then return client:deadline_error(job) end
@@ -529,7 +547,9 @@ local function call_one(job)
 end
 
 function engine.call(job)
-  return job.client:conclude(job, call_one(job))
+  local value, info = call_one(job)
+  if value ~= nil then return value, info end   -- Client:conclude hands a success back unchanged
+  return job.client:conclude(job, value, info)
 end
 
 -- A job source over a list (or an iterator) of calls {opname, args..., n =}.

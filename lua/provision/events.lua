@@ -31,9 +31,10 @@ function events.request_id(api, headers)
     local v = headers[own:lower()]
     if type(v) == "string" and v ~= "" then return v end
   end
-  for _, name in ipairs(events.REQUEST_ID_HEADERS) do
-    local v = headers[name]
-    if type(v) == "string" and v ~= "" then return v end
+  local names = events.REQUEST_ID_HEADERS
+  for i = 1, #names do
+    local v = headers[names[i]]
+    if v ~= nil and type(v) == "string" and v ~= "" then return v end
   end
   return nil
 end

@@ -240,7 +240,9 @@ function Limiter:observe(now, status, headers, retry_after)
     throttle(self, now, retry_after)
   elseif status and status < 400 then
     self.accepted = self.accepted + 1
-    remember(self, false)
+    local pos = self.recent_pos % RECENT + 1   -- remember(self, false), inline: every answer passes here
+    self.recent_pos = pos
+    self.recent[pos] = false
   end
   if not headers then return end
   local policy = headers["ratelimit-policy"]
@@ -259,8 +261,9 @@ function Limiter:observe(now, status, headers, retry_after)
     remaining, reset = p.r or p.remaining, p.t or p.reset
   end
   if remaining == nil then
-    remaining = tonumber(headers["x-ratelimit-remaining"] or "")
-    reset = reset_seconds(headers["x-ratelimit-reset"])
+    local xr = headers["x-ratelimit-remaining"]
+    remaining = xr and tonumber(xr)
+    if remaining == 0 then reset = reset_seconds(headers["x-ratelimit-reset"]) end   -- read only when used
   end
   if remaining == 0 and status ~= 429 then self:pause(now, reset or 1) end
 end

@@ -250,7 +250,12 @@ function request.build(op, values, base, opname)
     parts[#parts + 1] = plan.tail
     path = table.concat(parts)
   end
-  return { method = op.method, url = trim_base(base) .. path, path = path, headers = plan.headers }
+  local prefix = plan.prefix   -- the base without its trailing "/", for the last base seen
+  if plan.base ~= base then
+    prefix = trim_base(base)
+    plan.base, plan.prefix = base, prefix
+  end
+  return { method = op.method, url = prefix .. path, path = path, headers = plan.headers }
 end
 
 request.format_number = format_number

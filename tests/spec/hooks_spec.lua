@@ -126,6 +126,19 @@ describe("user hooks", function()
       assert.are.equal("read_back", info.settled)
       assert.are.same({ "UsersApi.create_user", "UsersApi.list_users for UsersApi.create_user" }, ops)
     end)
+
+    it("runs a call's own hooks (_call.hooks) for its read-back, on a client with none", function()
+      fault({ method = "POST", path = "/agilicus/users", action = "close_after", times = 1 })
+      local ops = {}
+      local call_hooks = { before_request = function(_, ctx)
+        ops[#ops + 1] = ctx.operation .. (ctx.read_back_of and (" for " .. ctx.read_back_of) or "")
+      end }
+      local user, info = users():create_user({ email = "lost.call@northwind.example", org_id = ORG, first_name = "L" },
+                                             { _call = { hooks = call_hooks } })
+      assert(user, tostring(info))
+      assert.are.equal("read_back", info.settled)
+      assert.are.same({ "UsersApi.create_user", "UsersApi.list_users for UsersApi.create_user" }, ops)
+    end)
   end)
 
   describe("changes", function()

@@ -1,8 +1,11 @@
 -- The default transport: provision.core's libcurl engine. A transport is an
 -- object with send(requests) -> list of responses or error tables (`kind`
 -- set), plus now(), sleep(s) and close(). Other hosts (nginx cosockets)
--- provide the same four. provision.transport.coro is this transport with a
--- send() and sleep() that yield to the host's event loop instead of blocking.
+-- provide the same four. A transport class may also define send_one(req),
+-- send({req})[1] without the lists (a client's single calls use it when the
+-- transport's own class has it). provision.transport.coro is this
+-- transport with a send() and sleep() that yield to the host's event loop
+-- instead of blocking.
 local core = require("provision.core")
 
 local Curl = {}
@@ -43,32 +46,31 @@ local STEP = 0.25
 -- when it ends within a step), several are added and polled; either way in
 -- STEP steps until all have come back. A stream still holding requests when
 -- send() begins was left by a send that an error interrupted (Ctrl-C
--- between two steps): it is closed, with them.
-function Curl:send(requests)
-  local n = #requests
+-- between two steps): it is closed, with them. `sending` stays set when an
+-- error leaves send() early, so the next send takes a new stream.
+local function sender(self)
   local s = self.sender
-  if s == nil or s:inflight() > 0 then
+  if s == nil or self.sending then
     if s then s:close() end
     local err
     s, err = self.session:stream()
-    if not s then return all_failed(requests, err) end
+    if not s then return nil, err end
     self.sender = s
   end
-  local out, got = {}, 0
-  if n == 1 then
-    local r, e = s:request(requests[1], STEP)
-    if r ~= false then
-      out[1] = r or e
-      return out
-    end
-  else
-    for i = 1, n do s:add(requests[i], i) end
-  end
+  self.sending = true
+  return s
+end
+
+-- Polls s until the n requests added (tags 1..n, or true for a single
+-- stream:request'ed one) have all come back into out.
+local function collect(self, s, out, n)
+  local got = 0
+  for i = 1, n do if out[i] ~= nil then got = got + 1 end end
   while got < n do
     local ended, perr = s:poll(STEP)
     if not ended then   -- the stream was closed meanwhile (the transport's close)
       for i = 1, n do out[i] = out[i] or perr end
-      return out
+      break
     end
     for j = 1, #ended, 2 do
       local tag = ended[j]
@@ -76,7 +78,37 @@ function Curl:send(requests)
       got = got + 1
     end
   end
+  self.sending = false
   return out
+end
+
+function Curl:send(requests)
+  local n = #requests
+  local s, err = sender(self)
+  if not s then return all_failed(requests, err) end
+  if n == 1 then
+    local r, e = s:request(requests[1], STEP)
+    if r ~= false then
+      self.sending = false
+      return { r or e }
+    end
+  else
+    for i = 1, n do s:add(requests[i], i) end
+  end
+  return collect(self, s, {}, n)
+end
+
+-- send({req})[1] without the two lists: what the engine's single calls use
+-- when the transport's class has it (provision.engine, client.send_one).
+function Curl:send_one(req)
+  local s, err = sender(self)
+  if not s then return err end
+  local r, e = s:request(req, STEP)
+  if r ~= false then
+    self.sending = false
+    return r or e
+  end
+  return collect(self, s, {}, 1)[1]
 end
 
 Curl.all_failed = all_failed
