@@ -250,8 +250,7 @@ return {
   { name = "cli-yaml-boolean-words-unquoted", file = "lua/provision/cli/yaml.lua", spec = "tests/spec/cli_output_spec.lua",
     find = [["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]], replace = [["true", "false", "null", "~"]] },
   { name = "curl-send-blocks-in-c", file = "lua/provision/transport/curl.lua", spec = H,
-    find = "function Curl:send(requests)\n  local n = #requests\n",
-    replace = "function Curl:send(requests)\n  do local out, perr = self.session:perform(requests)\n"
-      .. "    if not out then return all_failed(requests, perr) end\n    return out end\n"
-      .. "  local n = #requests\n" },
+    find = "function Curl:send_one(req)\n",
+    replace = "function Curl:send_one(req)\n  do local out, perr = self.session:perform({ req })\n"
+      .. "    if not out then return perr end\n    return out[1] end\n" },
 }
