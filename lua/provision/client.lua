@@ -238,6 +238,16 @@ client.leading_count = leading_count
 -- The call settings of a call that gives none: shared, never written.
 local NO_CALL = setmetatable({}, { __newindex = function() error("provision: the empty call settings are read-only", 2) end })
 
+-- Parameters the call left out that take a client-wide default (org_id ...).
+local function fill_defaults(self, entry, values)
+  local defaults = entry.defaults
+  for i = 1, #defaults do
+    local d = defaults[i]
+    if values[d.name] == nil then values[d.name] = self.client_defaults[d.client_default] end
+  end
+  return values
+end
+
 -- Splits (required..., [leading...], [options]) into name -> value; returns
 -- values, call settings.
 local function bind(self, entry, opname, ...)
@@ -251,13 +261,7 @@ local function bind(self, entry, opname, ...)
     local p = positional[1]
     if not p and type(v) ~= "table" and v ~= nil then p = entry.leading[1] end
     if p then
-      local values = { [p.name] = v }
-      local defaults = entry.defaults
-      for i = 1, #defaults do
-        local d = defaults[i]
-        if values[d.name] == nil then values[d.name] = self.client_defaults[d.client_default] end
-      end
-      return values, NO_CALL
+      return fill_defaults(self, entry, { [p.name] = v }), NO_CALL
     end
   end
   local nl = leading_count(entry, n, ...)
@@ -308,12 +312,7 @@ local function bind(self, entry, opname, ...)
       end
     end
   end
-  local defaults = entry.defaults
-  for i = 1, #defaults do
-    local p = defaults[i]
-    if values[p.name] == nil then values[p.name] = self.client_defaults[p.client_default] end
-  end
-  return values, call
+  return fill_defaults(self, entry, values), call
 end
 
 local json_types, n_json_types = {}, 0
