@@ -151,7 +151,7 @@ local function load_roster(r, systems, opts)
   for _, d in ipairs(roster_mod.default_resources()) do
     if not seen[d.name] then resources[#resources + 1] = d end
   end
-  local ropts = { resources = resources, mapping = opts.mapping, email = opts.email }
+  local ropts = { resources = resources, mapping = opts.mapping, email = opts.email, allow_empty = opts.allow_empty }
   if type(r) == "string" then return roster_mod.read(r, ropts) end
   if type(r) == "table" and r.rows and r.digest then return r end
   if type(r) == "table" then return roster_mod.from_rows(r, ropts) end

@@ -42,7 +42,8 @@ local WORDS = { create = "created", update = "updated", unchanged = "unchanged",
 -- Returns the plan (its steps carry their outcomes) and the record it read.
 local function run_one(system, client, key, row, opts)
   local popts = { keys = { [system] = { key } }, context = opts.context, lookups = opts.lookups,
-                  prune = opts.prune, max_removals = 1, email = "optional", concurrency = 4 }
+                  prune = opts.prune, max_removals = 1, email = "optional", concurrency = 4,
+                  allow_empty = not row }
   local rows = row and { row } or {}
   local p, err = reconcile.plan(rows, { [system] = client }, popts)
   if not p then return nil, err end

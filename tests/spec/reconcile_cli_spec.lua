@@ -182,6 +182,31 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     assert.is_truthy(out:find("agilicus%s+0%s+0%s+29%s"), out)
   end)
 
+  it("refuses a roster of nobody (a prune would empty every system), a folder, and --concurrency 0", function()
+    local j = fresh("journal.sqlite")
+    for _, case in ipairs({ { "empty.jsonl", "" }, { "blank.jsonl", "\n\n" }, { "header.csv", "email,first_name\n" } }) do
+      local path = fresh(case[1])
+      proc.write_file(path, case[2])
+      local code, out, err = run(sbargs("apply", path, "--prune", "--systems", "outpost,document360", "--journal", j))
+      assert.are.equal(2, code, out .. err)   -- refused before anything was sent
+      assert.is_truthy(err:find("the roster holds nobody, nothing planned", 1, true), err)
+    end
+    local code, _, err = run(sbargs("plan", dir))
+    assert.are.equal(1, code)
+    assert.is_truthy(err:find("Is a directory", 1, true), err)
+    for _, e in ipairs(log_entries()) do assert.are.equal("GET", e.method) end
+    code, _, err = run(sbargs("plan", "examples/roster.csv", "--concurrency", "0"))
+    assert.are.equal(1, code, err)
+    assert.is_truthy(err:find("--concurrency needs a whole number >= 1, got '0'", 1, true), err)
+    assert.is_nil(err:find("internal error", 1, true), err)
+    code, _, err = run({ "journal", "--journal", j, "--limit", "0" })
+    assert.are.equal(2, code, err)
+    assert.is_truthy(err:find("--limit needs a whole number >= 1", 1, true), err)
+    code, _, err = run(sbargs("agilicus", "create_user", "--input", dir))
+    assert.are.equal(2, code, err)
+    assert.is_truthy(err:find("Is a directory", 1, true), err)
+  end)
+
   it("exits 1 and lists the failures when a step fails", function()
     assert.are.equal(201, (sb:admin("POST", "/faults", { method = "POST", path = "/document360/v2/Teams",
                                                         action = "422" })))

@@ -127,6 +127,23 @@ describe("roster", function()
     assert.is_truthy(tostring(err):find("line 2: not a JSON object", 1, true))
   end)
 
+  it("refuses a roster that holds nobody (with prune it would empty every system), and a folder", function()
+    for _, case in ipairs({ { "email,first_name\n", "x.csv" }, { "", "x.jsonl" }, { "\n\n  \n", "x.jsonl" } }) do
+      local r, err = roster.parse(case[1], { source = case[2] })
+      assert.is_nil(r, case[2])
+      assert.are.equal("RosterError", err.class)
+      assert.is_truthy(tostring(err):find(case[2] .. ": the roster holds nobody, nothing planned", 1, true), tostring(err))
+    end
+    local r, err = roster.from_rows({})
+    assert.is_nil(r)
+    assert.is_truthy(tostring(err):find("holds nobody", 1, true))
+    r = assert(roster.from_rows({}, { allow_empty = true }))
+    assert.are.equal(0, #r.rows)
+    r, err = roster.read("/tmp")
+    assert.is_nil(r)
+    assert.is_truthy(tostring(err):find("cannot read the roster: /tmp: Is a directory", 1, true), tostring(err))
+  end)
+
   describe("field kinds", function()
     it("compare role maps without regard to order, and empty apps as none", function()
       local k = kinds.role_map

@@ -152,6 +152,12 @@ function input.open(path, stdin, format)
   else
     fh, err = io.open(path, "rb")
     if not fh then return nil, "cannot read --input " .. tostring(path) .. ": " .. tostring(err) end
+    -- io.open takes a folder too; reading it is what fails
+    local _, rerr = fh:read(0)
+    if rerr then
+      fh:close()
+      return nil, "cannot read --input " .. tostring(path) .. ": " .. tostring(rerr)
+    end
   end
   local self = setmetatable({ fh = fh, stdin = stdin, lineno = 0, path = path }, Reader)
   if not format then

@@ -49,11 +49,11 @@ local OPTIONS = {
   { name = "plan", type = "string", value = "FILE", help = "apply a plan saved by plan --save" },
   { name = "save", type = "string", value = "FILE", help = "plan: also write the plan as JSON to FILE" },
   { name = "output", type = "string", value = "text|json", help = "print the plan, result or journal as JSON" },
-  { name = "concurrency", type = "integer", value = "N", config = "concurrency",
+  { name = "concurrency", type = "integer", value = "N", config = "concurrency", min = 1,
     help = "calls in flight per system (default 16)" },
   { name = "rate", type = "string", value = "N/SECONDS", config = "rate", help = "pace each system, e.g. 50/1" },
   { name = "progress", type = "boolean", help = "--no-progress: no progress line even on a terminal" },
-  { name = "limit", type = "integer", value = "N", help = "journal: how many runs to list (default 20)" },
+  { name = "limit", type = "integer", value = "N", min = 1, help = "journal: how many runs to list (default 20)" },
 }
 local by_name = {}
 for _, o in ipairs(OPTIONS) do
@@ -121,9 +121,9 @@ local function options_of(parsed, code)
     else
       if v == nil then fail(code, "--%s needs a value (%s)", spec.name, spec.value) end
       if spec.type == "integer" or spec.type == "number" then
-        local n = tonumber(v)
-        if not n or (spec.type == "integer" and n ~= math.floor(n)) or n < 0 then
-          fail(code, "--%s needs a %snumber >= 0, got '%s'", spec.name, spec.type == "integer" and "whole " or "", v)
+        local n, min = tonumber(v), spec.min or 0
+        if not n or n ~= n or n == math.huge or (spec.type == "integer" and n ~= math.floor(n)) or n < min then
+          fail(code, "--%s needs a %snumber >= %d, got '%s'", spec.name, spec.type == "integer" and "whole " or "", min, v)
         end
         v = n
       end
@@ -171,6 +171,10 @@ local function with_config(o, config, path, code)
     end
     local want = (spec.type == "integer" or spec.type == "number") and "number" or "string"
     if type(v) ~= want then fail(code, "config %s: reconcile.%s must be a %s", path, k, want) end
+    if want == "number" and (v ~= v or v < (spec.min or 0) or (spec.type == "integer" and v ~= math.floor(v))) then
+      fail(code, "config %s: reconcile.%s must be a %snumber >= %d", path, k,
+        spec.type == "integer" and "whole " or "", spec.min or 0)
+    end
     if o[spec.field] == nil then o[spec.field] = v end
   end
   return o

@@ -11,7 +11,9 @@
 -- opts: resources = { {name = "agilicus", resource = {...}, api = table}, ... }
 --       (default: the four built-in APIs); format = "csv"|"jsonl"; source =
 --       the name used in messages; mapping = { ["HR column"] = "email", ... };
---       email = "optional" (rows keyed by another column: workflow helpers).
+--       email = "optional" (rows keyed by another column: workflow helpers);
+--       allow_empty = true (a roster of nobody; refused otherwise, since with
+--       prune it would remove everyone: workflow's single removals).
 -- r.rows[i] = { line =, email =, values = {column = value}, systems = {
 --   [name] = { member = bool, key =, desired = {field = value} } } }
 -- r.digest: sha256 of the normalised rows (the same people give the same
@@ -417,6 +419,12 @@ local function build(rows, header, opts)
     end
   end
   if #bad > 0 then return nil, roster_error(source, bad) end
+  if #out == 0 and not opts.allow_empty then
+    -- everybody would be "not in the roster": with --prune, every system emptied
+    return nil, errors.new({ kind = "invalid_argument", class = "RosterError", operation = "roster",
+      message = source .. ": the roster holds nobody, nothing planned (a roster names everyone a system "
+        .. "should hold; to remove people, leave only them out)", rows = {} })
+  end
   local r = { rows = out, source = source, ignored = ignored }
   r.digest = digest_of(out)
   return r
@@ -453,10 +461,16 @@ end
 
 function roster.read(path, opts)
   local f, err = io.open(path, "rb")
-  if not f then return nil, errors.new({ kind = "invalid_argument", class = "RosterError", operation = "roster",
-    message = "cannot read the roster: " .. tostring(err) }) end
-  local text = f:read("*a")
-  f:close()
+  local text
+  if f then
+    text, err = f:read("*a")   -- nil for a folder: io.open takes one
+    f:close()
+    if not text then err = path .. ": " .. tostring(err) end
+  end
+  if not text then
+    return nil, errors.new({ kind = "invalid_argument", class = "RosterError", operation = "roster",
+      message = "cannot read the roster: " .. tostring(err) })
+  end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.source = o.source or path
