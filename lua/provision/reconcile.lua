@@ -326,6 +326,47 @@ end
 
 ---------------------------------------------------------------- saved plans
 
+-- The operations each action may run on a resource (what plan.lua gives a
+-- step): a saved plan is a file, and an edited one must not turn an update
+-- into a delete.
+local function allowed_operations(res, action)
+  local out = {}
+  local function add(spec) if spec and spec.operation then out[spec.operation] = true end end
+  if action == "create" then add(res.create)
+  elseif action == "remove" then add(res.remove)
+  elseif action == "invite" then add(res.invite)
+  elseif action == "update" or action == "disable" then
+    for _, spec in pairs(res.updates or {}) do add(spec) end
+  end
+  return out
+end
+
+local known_action = {}
+for _, a in ipairs(plan_mod.ACTIONS) do known_action[a] = true end
+
+-- nil, or what is wrong with the steps of a saved plan.
+local function saved_steps_problem(data, by)
+  for i, entry in ipairs(data.systems) do
+    local sys = type(entry) == "table" and by[entry.system]
+    if not sys or type(entry.steps) ~= "table" then return ("systems[%d] is malformed"):format(i) end
+    for k, step in ipairs(entry.steps) do
+      local where = ("%s step %d"):format(entry.system, k)
+      if type(step) ~= "table" or not known_action[step.action] or type(step.key) ~= "string" then
+        return where .. " is malformed"
+      end
+      if step.action == "unchanged" then
+        if step.operation ~= nil then return where .. ": an unchanged step runs no operation" end
+      elseif not allowed_operations(sys.resource, step.action)[step.operation] then
+        return ("%s: %s does not %s a %s"):format(where, tostring(step.operation), step.action,
+          sys.resource.noun or "record")
+      elseif step.args ~= nil and type(step.args) ~= "table" then
+        return where .. ": args must be a list"
+      end
+    end
+  end
+  return nil
+end
+
 -- A plan saved as data (plan --save FILE, or plan.data): applying it first
 -- reads each record it touches and refuses when one changed since.
 function reconcile.load(data, clients, opts)
@@ -345,6 +386,8 @@ function reconcile.load(data, clients, opts)
   o.systems = names
   local systems, by = reconcile.systems(clients, o)
   if not systems then return nil, by end
+  local bad = saved_steps_problem(data, by)
+  if bad then return invalid("not a plan this reconciler made: %s; nothing was sent", bad) end
   return setmetatable({ data = data, by_system = by, opts = opts, saved = true }, Plan)
 end
 

@@ -159,6 +159,39 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     assert.are.equal(0, (run(sbargs("plan", "examples/roster.csv", "--systems", "agilicus"))))
   end)
 
+  it("refuses a saved plan whose steps were edited, and options that would change a saved plan", function()
+    local saved, j = fresh("plan.json"), fresh("journal.sqlite")
+    assert.are.equal(2, (run(sbargs("plan", "examples/roster.csv", "--save", saved, "--systems", "agilicus"))))
+    local data = assert(json.decode(proc.read_file(saved)))
+    local edited = 0
+    for _, step in ipairs(data.systems[1].steps) do
+      if step.action == "update" then step.operation = "delete_user"; edited = edited + 1 end
+    end
+    assert.is_true(edited > 0, "the plan has an update to edit")
+    local tampered = fresh("tampered.json")
+    proc.write_file(tampered, json.encode(data))
+    sb:admin("DELETE", "/log")
+    local code, out, err = run(sbargs("apply", "--plan", tampered, "--journal", j))
+    assert.are.equal(2, code, out .. err)
+    assert.is_truthy(err:find("not a plan this reconciler made: agilicus step %d+: delete_user does not update a user"), err)
+    assert.are.equal(0, #log_entries())
+    for _, extra in ipairs({ { "--prune" }, { "--prune-mode", "disable" }, { "--systems", "agilicus" },
+                             { "--max-removals", "3" } }) do
+      local argv = sbargs("apply", "--plan", saved, "--journal", j)
+      for _, a in ipairs(extra) do argv[#argv + 1] = a end
+      code, out, err = run(argv)
+      assert.are.equal(2, code, err)
+      assert.is_truthy(err:find(extra[1] .. " cannot change a saved plan", 1, true), err)
+    end
+    code, out, err = run(sbargs("apply", "examples/roster.csv", "--plan", saved, "--journal", j))
+    assert.are.equal(2, code, err)
+    assert.is_truthy(err:find("give a roster or --plan FILE, not both", 1, true), err)
+    assert.are.equal(0, #log_entries())
+    -- the untouched plan still applies
+    code, out, err = run(sbargs("apply", "--plan", saved, "--journal", j))
+    assert.are.equal(0, code, err .. out)
+  end)
+
   it("refuses a mass removal (exit 2, nothing sent) unless --allow-mass-removal; config sets the threshold", function()
     local small = fresh("small.csv")
     proc.write_file(small, "email\namelia.hart@northwind.example\n")

@@ -391,7 +391,11 @@ local function cmd_apply(out, ctx, parsed)
     if type(saved) ~= "table" or type(saved.systems) ~= "table" then fail(code, "%s is not a saved plan", o.plan) end
     wanted = {}
     for _, s in ipairs(saved.systems) do wanted[#wanted + 1] = s.system end
-    if o.systems then fail(code, "--systems cannot change a saved plan") end
+    if path then fail(code, "give a roster or --plan FILE, not both") end
+    -- what shaped the plan is in it: options that would change it are refused
+    for _, name in ipairs({ "systems", "prune", "prune_mode", "mapping", "max_removals", "max_removal_share" }) do
+      if o[name] ~= nil then fail(code, "--%s cannot change a saved plan", (name:gsub("_", "-"))) end
+    end
   end
   local clients, context, names, notes, transports
   clients, context, names, notes, transports, o = build_clients(out, ctx, parsed.flags, o, code, wanted)
