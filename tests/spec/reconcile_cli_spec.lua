@@ -180,11 +180,11 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
       local argv = sbargs("apply", "--plan", saved, "--journal", j)
       for _, a in ipairs(extra) do argv[#argv + 1] = a end
       code, out, err = run(argv)
-      assert.are.equal(2, code, err)
+      assert.are.equal(2, code, out .. err)
       assert.is_truthy(err:find(extra[1] .. " cannot change a saved plan", 1, true), err)
     end
     code, out, err = run(sbargs("apply", "examples/roster.csv", "--plan", saved, "--journal", j))
-    assert.are.equal(2, code, err)
+    assert.are.equal(2, code, out .. err)
     assert.is_truthy(err:find("give a roster or --plan FILE, not both", 1, true), err)
     assert.are.equal(0, #log_entries())
     -- the untouched plan still applies
