@@ -261,6 +261,11 @@ local function run_to_resume(j, digest, resume)
     if row.status == "done" then
       return nil, errors.invalid("reconcile.apply", "run %d finished done; there is nothing to resume", resume)
     end
+    if row.resumed_by then
+      return nil, errors.new({ kind = "invalid_argument", class = "RunConflictError", operation = "reconcile.apply",
+        message = ("run %d was already resumed by run %d (resume that one, or the newest: --resume)"):format(
+          resume, row.resumed_by) })
+    end
   else
     row, err = j:latest_unfinished(digest)
     if row == nil and err then return nil, err end

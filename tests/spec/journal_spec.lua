@@ -346,6 +346,11 @@ describe("journal", function()
       local latest = assert(j:latest_unfinished("R"))
       assert.are.equal(b.id, latest.id)
       assert.are.equal(a.id, latest.resume_of)
+      -- the killed run ended when it was resumed, and says so
+      local ra0 = assert(j:run(a.id))
+      assert.are.equal("resumed", ra0.status)
+      assert.is_string(ra0.ended_at)
+      assert.are.equal(b.id, ra0.resumed_by)
       assert.are.same({ a_ids[1], a_ids[2], b_ids[1] }, ids_of(assert(j:unsettled("R"))))
       -- one resume wins; a second one of the same run is refused
       local c = assert(j:begin_run({ roster_digest = "R", resume_of = b.id }))
@@ -668,7 +673,7 @@ describe("journal", function()
       assert.are.equal("done", list[1].status)
       for i = 2, 5 do
         assert.are.equal(list[i - 1].id, list[i].resumed_by)
-        assert.are.equal("running", list[i].status)   -- killed runs are never finished ...
+        assert.are.equal("resumed", list[i].status)   -- killed runs never finished: they end resumed ...
         assert.are.equal(0, list[i].counts.unsettled)  -- ... but their steps are all settled
       end
       assert(j:close())

@@ -240,6 +240,23 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     assert.is_truthy(err:find("Is a directory", 1, true), err)
   end)
 
+  it("shows a killed run that was resumed as resumed, and refuses to resume it again (exit 2)", function()
+    local j = fresh("journal.sqlite")
+    local jn = assert(journal.open(j))
+    local killed = assert(jn:begin_run({ roster_digest = "sha256:x", systems = { "agilicus" } }))
+    local taker = assert(jn:begin_run({ roster_digest = "sha256:x", systems = { "agilicus" }, resume_of = killed.id }))
+    assert(taker:finish({ status = "failed" }))
+    assert(jn:close())
+    local code, out, err = run({ "journal", "--journal", j })
+    assert.are.equal(0, code, err)
+    assert.is_truthy(out:find("\n%s*" .. killed.id .. "%s+resumed%s"), out)
+    code, out, err = run(sbargs("apply", "examples/roster.csv", "--journal", j, "--resume=" .. killed.id))
+    assert.are.equal(2, code, out .. err)
+    assert.is_truthy(err:find(("run %d was already resumed by run %d"):format(killed.id, taker.id), 1, true), err)
+    assert.is_nil(err:find("the journal failed", 1, true), err)
+    for _, e in ipairs(log_entries()) do assert.are.equal("GET", e.method) end   -- the plan's reads only
+  end)
+
   it("exits 1 and lists the failures when a step fails", function()
     assert.are.equal(201, (sb:admin("POST", "/faults", { method = "POST", path = "/document360/v2/Teams",
                                                         action = "422" })))

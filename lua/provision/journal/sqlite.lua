@@ -370,7 +370,8 @@ end
 
 -- row: roster_digest, mode, systems (JSON text), who, host, pid,
 -- argv_summary, resume_of. A resumed run is marked resumed_by in the same
--- transaction; one that is finished "done" or already resumed is refused,
+-- transaction (and, if it was still "running", ends as "resumed"); one that
+-- is finished "done" or already resumed is refused,
 -- so two operators resuming one run cannot both win.
 function Store:begin_run(row)
   return self:tx(function()
@@ -391,7 +392,11 @@ function Store:begin_run(row)
       literal(row.pid), literal(row.argv_summary), literal(row.resume_of), NOW)))
     local id = to_int(self.conn:getlastautoid())
     if row.resume_of then
-      must(self:exec(("UPDATE runs SET resumed_by = %s WHERE id = %s"):format(literal(id), literal(row.resume_of))))
+      -- a run still "running" when it is resumed was killed (or given up
+      -- elsewhere): it ends here, as "resumed"; an interrupted one keeps its word
+      must(self:exec(("UPDATE runs SET resumed_by = %s, status = CASE WHEN status = 'running' THEN 'resumed' "
+        .. "ELSE status END, ended_at = COALESCE(ended_at, %s) WHERE id = %s"):format(literal(id), NOW,
+        literal(row.resume_of))))
     end
     return id
   end)

@@ -212,7 +212,14 @@ function apply.run(p, states, systems, opts)
     local fields = { roster_digest = p.roster_digest, systems = names, mode = "apply" }
     for k, v in pairs(opts.run_opts or {}) do fields[k] = v end
     run, err = j:begin_run(fields)
-    if not run then return nil, journal_error(err) end
+    if not run then
+      if type(err) == "table" and err.class == "JournalConflictError" then
+        -- another apply resumed that run first: a refusal, nothing was sent
+        return nil, errors.new({ kind = "invalid_argument", class = "RunConflictError",
+          operation = "reconcile.apply", message = "refused, nothing was sent: " .. tostring(err.message) })
+      end
+      return nil, journal_error(err)
+    end
     result.run_id = run.id
   end
 
