@@ -104,6 +104,16 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     code, _, err = run(sbargs("plan", bad))
     assert.are.equal(1, code)
     assert.is_truthy(err:find("1 bad row, nothing planned: line 3: malformed email", 1, true), err)
+    -- more bad rows than one line can name: each on a line of its own
+    local many = { "email,first_name" }
+    for i = 1, 60 do many[#many + 1] = ("bad%d,Bad"):format(i) end
+    proc.write_file(bad, table.concat(many, "\n") .. "\n")
+    code, _, err = run(sbargs("plan", bad))
+    assert.are.equal(1, code)
+    assert.is_truthy(err:find("60 bad rows, nothing planned:\n", 1, true), err)
+    for i = 1, 60 do
+      assert.is_truthy(err:find(('\n  line %d: malformed email "bad%d"'):format(i + 1, i), 1, true), err)
+    end
     code, _, err = run(sbargs("plan", "examples/roster.csv", "--prunne"))
     assert.are.equal(1, code)
     assert.is_truthy(err:find("unknown option --prunne; did you mean --prune?", 1, true), err)

@@ -138,6 +138,23 @@ local function options_of(parsed, code)
   return o
 end
 
+-- An error of plan/apply on stderr. When a roster has more bad rows than
+-- the error's one-line message can name (ten, in 300 characters), each gets
+-- a line of its own, all of them.
+local function report(out, err)
+  local rows = type(err) == "table" and err.class == "RosterError" and err.rows
+  local head = rows and (#rows > 10 or #tostring(err.message) > 300)
+    and tostring(err.message):match("^(.-, nothing planned)")
+  if not head then
+    out:err("provision: " .. tostring(err))
+    return
+  end
+  out:err("provision: " .. head .. ":")
+  for _, r in ipairs(rows) do
+    out:err(("  line %d: %s"):format(r.line, (tostring(r.message):gsub("%c", " "))))
+  end
+end
+
 ---------------------------------------------------------------- settings
 
 local function load_config(flags, getenv, code)
@@ -347,7 +364,7 @@ local function cmd_plan(out, ctx, parsed)
     if not popts then fail(code, "%s", tostring(merr)) end
     local p, err = reconcile.plan(path, clients, popts)
     if not p then
-      out:err("provision: " .. tostring(err))
+      report(out, err)
       return 1
     end
     local output = parsed.flags.output or o.output
@@ -416,7 +433,7 @@ local function cmd_apply(out, ctx, parsed)
       p, err = reconcile.plan(path, clients, popts)
     end
     if not p then
-      out:err("provision: " .. tostring(err))
+      report(out, err)
       return (type(err) == "table" and err.kind == "invalid_argument") and 2 or 1
     end
     for _, n in ipairs(notes) do out:err("provision: " .. n) end
