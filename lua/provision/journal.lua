@@ -18,7 +18,8 @@
 --     x: nil (the default path), a path, "sqlite:PATH", or a table
 --     { path =, backend =, busy_timeout_ms =, settle_batch =, settle_interval_s = }.
 --     A path "scheme://..." picks the backend by scheme; `backends` below
---     lists what this build has (sqlite). Parent folders are created 0700.
+--     lists what this build has (sqlite). The default path's missing folders
+--     are created 0700; a path given must be in a folder that exists.
 -- journal.default_path([getenv]) -> $XDG_STATE_HOME/provision/journal.sqlite,
 --     else $HOME/.local/state/provision/journal.sqlite (a relative
 --     XDG_STATE_HOME is ignored, as the XDG spec asks).
@@ -219,11 +220,12 @@ local OPEN_FIELDS = { path = true, backend = true, busy_timeout_ms = true, settl
 
 -- backend name and the target it is given, from opts.path / opts.backend.
 local function resolve(opts)
-  local where = opts.path
+  local where, default = opts.path, false
   if where == nil then
     local err
     where, err = journal.default_path()
     if not where then return nil, nil, err end
+    default = true
   elseif type(where) ~= "string" or where == "" then
     return nil, nil, errors.invalid("journal.open", "the journal path must be a non-empty string")
   end
@@ -251,7 +253,7 @@ local function resolve(opts)
       :format(backend, table.concat(known, ", ")), "JournalBackendError")
   end
   if where == "" then return nil, nil, errors.invalid("journal.open", "the journal path is empty") end
-  return backend, where
+  return backend, where, nil, default
 end
 
 local Journal = {}
@@ -280,13 +282,14 @@ function journal.open(x)
   if opts.settle_interval_s ~= nil and not (type(opts.settle_interval_s) == "number" and opts.settle_interval_s >= 0) then
     return invalid("open", "settle_interval_s must be a number of seconds >= 0")
   end
-  local backend, target, rerr = resolve(opts)
+  local backend, target, rerr, default = resolve(opts)
   if not backend then return nil, rerr end
   local okm, mod = pcall(require, journal.backends[backend])
   if not okm then
     return nil, fail(("journal backend %q cannot load: %s"):format(backend, tostring(mod)), "JournalBackendError")
   end
-  local store, err = mod.open(target, { busy_timeout_ms = opts.busy_timeout_ms })
+  -- only the default journal's folders are made: a mistyped path is an error
+  local store, err = mod.open(target, { busy_timeout_ms = opts.busy_timeout_ms, make_dirs = default })
   if not store then return nil, err end
   return setmetatable({
     store = store, backend = backend, path = target,

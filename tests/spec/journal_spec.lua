@@ -94,22 +94,34 @@ describe("journal", function()
       assert.is_truthy(tostring(err):find("XDG_STATE_HOME", 1, true))
     end)
 
-    it("creates missing folders 0700 and the file 0600", function()
-      local target = journal.default_path(function(k)
-        return ({ XDG_STATE_HOME = dir .. "/state" })[k]
-      end)
-      local j = assert(journal.open(target))
+    it("creates the default path's missing folders 0700 and the file 0600", function()
+      local env = function(k) return ({ XDG_STATE_HOME = dir .. "/state" })[k] end
+      local target = journal.default_path(env)
+      local getenv = os.getenv
+      os.getenv = env              -- luacheck: ignore 122
+      local j, err = journal.open()
+      os.getenv = getenv           -- luacheck: ignore 122
+      assert(j, err)
+      assert.are.equal(target, j.path)
       assert(j:close())
       assert.are.equal("700", proc.capture("stat -c %a '" .. dir .. "/state'"):gsub("%s", ""))
       assert.are.equal("700", proc.capture("stat -c %a '" .. dir .. "/state/provision'"):gsub("%s", ""))
       assert.are.equal("600", proc.capture("stat -c %a '" .. target .. "'"):gsub("%s", ""))
     end)
 
-    it("reports a path it cannot create", function()
+    it("reports a path it cannot create, and makes no folder for a path given", function()
       proc.write_file(dir .. "/file", "x")
       local err = refused(function() return journal.open(dir .. "/file/sub/journal.sqlite") end)
       assert.are.equal("journal", err.kind)
       assert.is_truthy(err.message:find(dir .. "/file/sub/journal.sqlite", 1, true), err.message)
+      -- a mistyped --journal is an error, not a journal in a new folder
+      err = refused(function() return journal.open(dir .. "/typo/journal.sqlite") end)
+      assert.is_truthy(err.message:find("the folder " .. dir .. "/typo does not exist", 1, true), err.message)
+      assert.is_false(proc.sh("test -e '" .. dir .. "/typo'"))
+      -- what the shell said, without the shell's words
+      err = refused(function() return journal.open("/proc/journal.sqlite") end)
+      assert.is_nil(err.message:find("sh:", 1, true), err.message)
+      assert.is_truthy(err.message:find("cannot create journal /proc/journal.sqlite: ", 1, true), err.message)
     end)
 
     it("picks the backend by prefix: sqlite: and sqlite:// work, an unknown scheme is refused", function()

@@ -152,6 +152,14 @@ describe("provision plan/apply/journal (bin/provision) against the sandbox", fun
     local code = run(sbargs("plan", "examples/roster.csv", "--save", saved, "--systems", "agilicus"))
     assert.are.equal(2, code)
     assert.are.equal("600", proc.capture("stat -c %a " .. proc.quote(saved)):gsub("%s+", ""))
+    -- a place it cannot write: said once, by provision, not by a shell (nor a SIGPIPE)
+    for _ = 1, 5 do
+      local c, _, e = run(sbargs("plan", "examples/roster.csv", "--save", "/proc/nowhere/plan.json",
+                                 "--systems", "agilicus"))
+      assert.are.equal(1, c, e)
+      assert.is_truthy(e:find("provision: cannot write /proc/nowhere/plan.json: ", 1, true), e)
+      assert.is_nil(e:find("sh:", 1, true), e)
+    end
     -- drift after the plan was made
     local users = assert(provision.UsersApi({ server = sb.agilicus, auth = { bearer = sb.credentials.agilicus.token } }))
     assert(users:create_user({ email = "alan.turing@northwind.example", org_id = ORG }))

@@ -309,12 +309,15 @@ local function file_exists(path)
 end
 
 local function write_file(path, text)
-  -- a plan names people and ids: readable by its owner only
-  local p = io.popen("umask 077 && cat > '" .. path:gsub("'", "'\\''") .. "'", "w")
-  if not p then return nil, "cannot write " .. path end
-  p:write(text)
-  local ok = p:close()
-  if not ok then return nil, "cannot write " .. path end
+  -- a plan names people and ids: readable by its owner only. Lua cannot
+  -- set a mode, so the shell makes the file (empty, 0600) and Lua writes it.
+  local quoted = "'" .. path:gsub("'", "'\\''") .. "'"
+  os.execute("(umask 077 && : > " .. quoted .. " && chmod 600 " .. quoted .. ") 2>/dev/null")
+  local f, err = io.open(path, "r+b")   -- the file the shell made (never one Lua would make 0644)
+  if not f then return nil, "cannot write " .. tostring(err) end
+  local ok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not ok or not cok then return nil, "cannot write " .. path .. ": " .. tostring(werr or cerr) end
   return true
 end
 

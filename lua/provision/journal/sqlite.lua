@@ -133,21 +133,37 @@ local function file_exists(path)
   return false
 end
 
--- Create the journal file (and missing parent folders) readable by its owner
--- only: folders 0700, file 0600. SQLite gives its -wal and -shm files the
--- database file's mode. Lua has no mkdir and LuaSQL no chmod, so this is one
--- shell command with a umask; every name is single-quoted.
-local function ensure_file(path)
+-- Whether path is a folder: io.open opens one, reading it fails (EISDIR).
+local function is_dir(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local _, _, code = f:read(0)
+  f:close()
+  return code == 21
+end
+
+-- Create the journal file readable by its owner only (file 0600; SQLite
+-- gives its -wal and -shm files the database file's mode), and with
+-- make_dirs its missing parent folders (0700): only for the default path,
+-- so that a mistyped --journal is an error, not a journal somewhere else.
+-- Lua has no mkdir and LuaSQL no chmod, so this is one shell command with a
+-- umask; every name is single-quoted.
+local function ensure_file(path, make_dirs)
   if file_exists(path) then return true end
   local dir = path:match("^(.*)/[^/]*$")
+  if dir == "" then dir = "/" end
+  if dir and not make_dirs and not is_dir(dir) then
+    return nil, fail("cannot create journal " .. path .. ": the folder " .. dir .. " does not exist")
+  end
   local cmd = "umask 077"
-  if dir and dir ~= "" then cmd = cmd .. " && mkdir -p -- " .. shell_quote(dir) end
+  if dir and make_dirs then cmd = cmd .. " && mkdir -p -- " .. shell_quote(dir) end
   cmd = cmd .. " && : >> " .. shell_quote(path)
   local p = io.popen("(" .. cmd .. ") 2>&1", "r")
   local out = p and p:read("*a") or ""
   if p then p:close() end
   if file_exists(path) then return true end
-  out = out:gsub("%s+$", "")
+  -- the shell's "sh: 1: cannot create PATH: Permission denied" -> the reason
+  out = out:gsub("%s+$", ""):gsub("^sh: %d+: ", ""):gsub("^cannot create .-: ([^:]+)$", "%1")
   return nil, fail("cannot create journal " .. path .. (out ~= "" and (": " .. out) or ""))
 end
 
@@ -305,10 +321,11 @@ local function setup(self)
   return true
 end
 
--- path: a file name; opts.busy_timeout_ms.
+-- path: a file name; opts.busy_timeout_ms, opts.make_dirs (create missing
+-- parent folders).
 function sqlite.open(path, opts)
   opts = opts or {}
-  local okf, ferr = ensure_file(path)
+  local okf, ferr = ensure_file(path, opts.make_dirs)
   if not okf then return nil, ferr end
   local env = luasql.sqlite3()
   local conn, err = env:connect(path)
