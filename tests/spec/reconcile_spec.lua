@@ -241,9 +241,10 @@ describe("reconcile (library) against the sandbox", function()
       local u = assert(clients().agilicus:list_users({ org_id = ORG, email = "noah.fischer@northwind.example" })).users[1]
       assert.are.equal("disabled", u.status)
       assert.are.same({ "admin" }, u.roles.crm)
-      -- disabled already: nothing more to do
-      assert.are.equal(0, assert(plan(rows, { systems = { "agilicus" }, prune = true, prune_mode = "disable" }))
-        :pending())
+      -- disabled already: nothing more to do, and still counted as not in the roster
+      local again = assert(plan(rows, { systems = { "agilicus" }, prune = true, prune_mode = "disable" }))
+      assert.are.equal(0, again:pending())
+      assert.are.equal(1, again.totals.unmanaged)
     end)
   end)
 

@@ -58,6 +58,14 @@ for _, f in ipairs(args.flags) do
   by_name[f.name] = f
   if f.short then by_short[f.short] = f end
 end
+-- The flag (without "--") that sets a field: headers -> header.
+function args.flag_name(field)
+  for _, f in ipairs(args.flags) do
+    if f.field == field then return f.name end
+  end
+  return (field:gsub("_", "-"))
+end
+
 args.flag_names = {}
 for _, f in ipairs(args.flags) do args.flag_names[#args.flag_names + 1] = "--" .. f.name end
 

@@ -29,6 +29,7 @@ exit.table = {
   { 5, "server error (5xx, or an answer that cannot be read); nothing applied" },
   { 6, "outcome unknown: the request may have been applied (check before sending again)" },
   { 130, "interrupted (Ctrl-C): in-flight requests cancelled, what was done is printed" },
+  { 70, "internal error: a bug in provision (please report it)" },
 }
 
 local transport_kinds = { connect = true, dns = true, timeout = true, tls = true, network = true,

@@ -212,11 +212,14 @@ local function resolve_flags(flags, getenv, code)
   if flags.sandbox and not tostring(flags.sandbox):find("^https?://") then
     fail(code, "--sandbox needs an http(s) URL, got '%s'", tostring(flags.sandbox))
   end
-  for _, name in ipairs({ "server", "server_vars", "tenant_id", "body", "params", "headers", "all", "raw",
-                          "dry_run", "no_auth" }) do
-    if flags[name] ~= nil then
-      fail(code, "--%s does not apply to the reconciler's commands (each system's server comes from "
-        .. "PROVISION_<API>_URL or the config file)", name:gsub("_", "-"))
+  -- flags of single calls, by their field; why each does not fit here
+  local WHERE = "each system's server and tenant come from PROVISION_<API>_URL or the config file"
+  local BUILT = "the reconciler builds its own requests from the roster"
+  for _, f in ipairs({ { "server", WHERE }, { "server_vars", WHERE }, { "tenant_id", WHERE }, { "body", BUILT },
+                       { "params", BUILT }, { "headers", BUILT }, { "all", BUILT }, { "raw", BUILT },
+                       { "dry_run", "plan shows what apply would do" }, { "no_auth", BUILT } }) do
+    if flags[f[1]] ~= nil then
+      fail(code, "--%s does not apply to the reconciler's commands (%s)", args.flag_name(f[1]), f[2])
     end
   end
 end
@@ -236,6 +239,9 @@ local function build_clients(out, ctx, flags, o, code, wanted)
   o = with_config(o, config, config_path, code)
   if o.org_id then flags.org_id = o.org_id end
   local explicit = o.systems and split_list(o.systems)
+  if explicit and #explicit == 0 then
+    fail(code, "--systems needs one or more of %s", table.concat(SYSTEMS, ","))
+  end
   if explicit then
     for _, s in ipairs(explicit) do
       local ok = false
@@ -348,17 +354,36 @@ end
 
 ---------------------------------------------------------------- plan
 
+-- "json" or "text": --output, else PROVISION_OUTPUT (where a format of the
+-- other commands, yaml or tsv, means this text); checked before anything
+-- is read.
+local function output_format(parsed, o, getenv, code)
+  local v = parsed.flags.output or o.output
+  if v == nil then
+    local env = getenv("PROVISION_OUTPUT")
+    if env == nil or env == "" then return "text" end
+    return env:lower() == "json" and "json" or "text"
+  end
+  v = tostring(v):lower()
+  if v == "json" then return "json" end
+  if v == "text" or v == "table" then return "text" end
+  fail(code, "--output must be text or json here, got '%s'", tostring(parsed.flags.output or o.output))
+end
+
 local function cmd_plan(out, ctx, parsed)
   local code = 1
   local o = options_of(parsed, code)
   local path = roster_arg(parsed.words, code)
   if not path then fail(code, "usage: provision plan ROSTER [--systems LIST] [--prune] [--output json] [--save FILE]") end
   for _, k in ipairs({ "plan", "resume", "allow_mass_removal", "limit" }) do
-    if o[k] ~= nil then fail(code, "--%s is for apply or journal, not plan", k:gsub("_", "-")) end
+    if o[k] ~= nil then
+      fail(code, "--%s is %s option, not a plan one", (k:gsub("_", "-")), k == "limit" and "a journal" or "an apply")
+    end
   end
   resolve_flags(parsed.flags, ctx.getenv, code)
   local clients, context, names, notes, transports
   clients, context, names, notes, transports, o = build_clients(out, ctx, parsed.flags, o, code)
+  local output = output_format(parsed, o, ctx.getenv, code)
   local ok, res = pcall(function()
     local jpath = journal_path(o, ctx.getenv)
     local default = jpath or journal.default_path()
@@ -370,11 +395,8 @@ local function cmd_plan(out, ctx, parsed)
       report(out, err)
       return 1
     end
-    local output = parsed.flags.output or o.output
     if output == "json" then
       out:print(util.to_json(p.data))
-    elseif output ~= nil and output ~= "text" and output ~= "table" then
-      fail(code, "--output must be text or json, got '%s'", tostring(output))
     else
       for _, n in ipairs(notes) do out:err("provision: " .. n) end
       print_lines(out, view.plan(p.data))
@@ -419,6 +441,7 @@ local function cmd_apply(out, ctx, parsed)
   end
   local clients, context, names, notes, transports
   clients, context, names, notes, transports, o = build_clients(out, ctx, parsed.flags, o, code, wanted)
+  local output = output_format(parsed, o, ctx.getenv, code)
   local ok, res = pcall(function()
     local p, err
     local popts, merr = plan_opts(o, context, names, journal_path(o, ctx.getenv) or true)
@@ -461,7 +484,6 @@ local function cmd_apply(out, ctx, parsed)
       out:err("provision: " .. tostring(aerr))
       return (type(aerr) == "table" and aerr.kind == "invalid_argument") and 2 or 1
     end
-    local output = parsed.flags.output or o.output
     if output == "json" then
       local data = { ok = result.ok, run_id = result.run_id, systems = result.systems, resumed = result.resumed,
                      requests = result.engine and result.engine.requests, invitations = json.array(result.invitations),
@@ -493,13 +515,13 @@ local function cmd_journal(out, ctx, parsed)
   local flags = parsed.flags
   local config, config_path = load_config(flags, ctx.getenv, code)
   o = with_config(o, config, config_path, code)
+  local output = output_format(parsed, o, ctx.getenv, code)
   local path = journal_path(o, ctx.getenv) or journal.default_path()
   if not path or not file_exists(path) then
     fail(1, "no journal at %s (an apply writes one; --journal FILE names another)", tostring(path))
   end
   local j, err = journal.open(path)
   if not j then out:err("provision: " .. tostring(err)) return 1 end
-  local output = flags.output or o.output
   local ok, res = pcall(function()
     if parsed.words[2] then
       local id = tonumber(parsed.words[2])

@@ -212,7 +212,7 @@ local function diff_record(sys, d, record)
 end
 
 -- A system not in the roster but in the system: removed (or disabled)
--- with prune; counted as unmanaged otherwise.
+-- with prune; counted as unmanaged otherwise (and when disabled already).
 local function prune_step(sys, key, record, opts)
   local res = sys.resource
   local display = dig(record, res.key.field) or key
@@ -347,16 +347,15 @@ function plan.compute(roster, systems, opts)
         if not desired[k] then
           extra = extra + 1
           local record = state.observed[k]
-          if opts.prune then
-            local step = prune_step(sys, k, record, opts)
-            if step then
-              local spec = step.action == "disable" and res.updates[step.group] or res.remove
-              step.group = nil
-              local set = step.set
-              step.set = nil
-              add(step, nil, record, spec, set)
-            end
+          local step = opts.prune and prune_step(sys, k, record, opts)
+          if step then
+            local spec = step.action == "disable" and res.updates[step.group] or res.remove
+            step.group = nil
+            local set = step.set
+            step.set = nil
+            add(step, nil, record, spec, set)
           else
+            -- not pruned (or disabled already by an earlier prune): still not in the roster
             entry.totals.unmanaged = entry.totals.unmanaged + 1
           end
         end
