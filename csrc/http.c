@@ -501,6 +501,12 @@ static const char *opt_string_push(lua_State *L, int idx, const char *name) {
   return s;
 }
 
+/* user_agent and proxy go into the request's lines: a CR or LF there would
+ * add a header. */
+static int bad_line_setting(int i, const char *s) {
+  return (i == S_USER_AGENT || i == S_PROXY) && (strchr(s, '\r') != NULL || strchr(s, '\n') != NULL);
+}
+
 static int set_internal(Transfer *t, const char *msg);
 
 /* ---- groups: batches and streams ------------------------------------------ */
@@ -814,6 +820,7 @@ static int l_session(lua_State *L) {
   S->pool_cap = pool_cap(S);
   for (i = 0; i < S_COUNT; i++) {
     const char *s = opt_string_push(L, 1, STR_OPTS[i].name);
+    if (s != NULL && bad_line_setting(i, s)) luaL_error(L, "%s: contains CR or LF", STR_OPTS[i].name);
     if (s == NULL && i == S_USER_AGENT) { lua_pushvalue(L, lua_upvalueindex(1)); s = lua_tostring(L, -1); }
     if (s != NULL) {
       S->str[i] = strdup(s);
@@ -1189,6 +1196,8 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
   ua = S->str[S_USER_AGENT];
   for (i = 0; i < S_COUNT; i++) {
     const char *s = (keys & (K_STR << i)) ? opt_string_push(L, ri, STR_OPTS[i].name) : NULL;
+    if (s != NULL && bad_line_setting(i, s))
+      return set_invalid(t, i == S_USER_AGENT ? "user_agent contains CR or LF" : "proxy contains CR or LF");
     if (s != NULL) {
       /* (a string stays alive on the stack until prepare returns) */
       if (i == S_USER_AGENT) ua = s;

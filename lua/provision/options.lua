@@ -35,6 +35,22 @@ local function string_value(v)
   return true
 end
 
+-- A string that goes into a request line or header (user_agent, proxy):
+-- no control character but tab, so no CR/LF can add a header.
+local function header_text(v)
+  if type(v) ~= "string" then return nil, "must be a string" end
+  if (v:gsub("\t", "")):find("%c") then return nil, "must not hold a control character (CR, LF, NUL ...)" end
+  return true
+end
+
+-- A string libcurl reads as C text (a file name, a password): no NUL, which
+-- would cut it short.
+local function c_text(v)
+  if type(v) ~= "string" then return nil, "must be a string" end
+  if v:find("\0", 1, true) then return nil, "must not hold a NUL byte" end
+  return true
+end
+
 local function boolean_value(v)
   if type(v) ~= "boolean" then return nil, "must be true or false" end
   return true
@@ -198,8 +214,8 @@ local client_checks = {
   random = func_value, rate = rate_value, hooks = hooks.check, events = func_value, log_format = func_value,
   traceparent = traceparent_value, deadline = deadline_value, concurrency = concurrency_value,
   connect_timeout = seconds, timeout = seconds, verify = boolean_value,
-  ca_file = string_value, ca_path = string_value, cert = string_value, key = string_value,
-  key_password = string_value, proxy = string_value, user_agent = string_value,
+  ca_file = c_text, ca_path = c_text, cert = c_text, key = c_text,
+  key_password = c_text, proxy = header_text, user_agent = header_text,
   max_body = nonneg_integer, validate = boolean_value,
   max_connections = function(v)
     if not is_integer(v) or v < 1 or v > 10000 then return nil, "must be an integer from 1 to 10000" end

@@ -424,6 +424,8 @@ describe("provision.core HTTP engine", function()
         { "CRLF in the url", { url = "http://127.0.0.1/x\r\nX-Injected: 1" } },
         { "method with a space", { method = "GET /x HTTP/1.1\r\n" } },
         { "HEAD with a body", { method = "HEAD", body = "x" } },
+        { "CRLF in user_agent", { user_agent = "ua\r\nX-Injected: 1" } },
+        { "LF in proxy", { proxy = "http://127.0.0.1:1\nX-Injected: 1" } },
       }
       for _, c in ipairs(cases) do
         it(c[1], function()
@@ -438,6 +440,11 @@ describe("provision.core HTTP engine", function()
           assert.equal(before, count_lines(srv.dir .. "/access.log"))
         end)
       end
+    end)
+
+    it("refuses a session whose user_agent or proxy holds CR or LF", function()
+      assert.has_error(function() core.session({ user_agent = "ua\r\nX-Injected: 1" }) end, "user_agent: contains CR or LF")
+      assert.has_error(function() core.session({ proxy = "http://p\n" }) end, "proxy: contains CR or LF")
     end)
 
     it("raises on programming errors (wrong types)", function()

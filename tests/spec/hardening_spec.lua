@@ -230,6 +230,7 @@ describe("hardening", function()
         { headers = { "X-A: b" } }, { follow_redirects = "yes" }, { follow_redirects = -1 },
         { tenant_id = {} }, { log = "stderr" }, { random = 4 }, { transport = {} }, { auth = "token" },
         { server_variables = "x" }, { generation = 1 }, { server = false },
+        { user_agent = "ua\r\nX-Injected: 1" }, { proxy = "http://p\nX: 1" }, { ca_file = "a\0b" },
       }
       for i, opts in ipairs(bad) do
         local ok, api, err = pcall(provision.UsersApi, opts)
