@@ -19,6 +19,7 @@ local did_you_mean = require("provision.suggest").did_you_mean
 local client = {}
 local unpack = table.unpack or unpack
 local json_decode = core.json_decode   -- what json.decode calls
+local json_null = core.null
 
 local Client = {}
 Client.__index = Client
@@ -416,6 +417,16 @@ function Client:interpret(job, resp)
       return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
         message = "response is not valid JSON: " .. decode_err, body = resp.body,
         headers = resp.headers, operation = opname, attempts = job.attempt,
+        outcome = safe_methods[job.template.method] and "not_applied" or "unknown" })
+    end
+    if op.returns and body ~= nil and type(body) ~= "table" then
+      -- an operation that returns a record got text (an HTML login page from
+      -- a proxy or a web console at the server URL) or a bare JSON value
+      local what = json_type and ("a JSON " .. (body == json_null and "null" or type(body)))
+        or ((ctype and ctype ~= "" and ctype:match("^[^;]*") or "no content type") .. ", not JSON")
+      return nil, errors.new({ kind = "decode", class = "DecodeError", status = status,
+        message = ("response is %s where %s returns %s (is the server URL right?)"):format(what, opname, op.returns),
+        body = resp.body, headers = resp.headers, operation = opname, attempts = job.attempt,
         outcome = safe_methods[job.template.method] and "not_applied" or "unknown" })
     end
     -- An envelope may report a failure inside a 2xx; `detail.status` is the

@@ -297,6 +297,30 @@ describe("hardening", function()
     end)
   end)
 
+  describe("2xx answers that are not what the operation returns", function()
+    it("an HTML page (a login page at the server URL) or a bare JSON value is a DecodeError, not a value", function()
+      local u = assert(provision.UsersApi({ server = echo.url .. "/html/200", auth = { bearer = TOKEN } }))
+      local r, err = u:get_user("u")
+      assert.is_nil(r)
+      assert.are.equal("decode", err.kind)
+      assert.are.equal("DecodeError", err.class)
+      assert.are.equal(200, err.status)
+      assert.are.equal("not_applied", err.outcome)
+      assert.is_truthy(err.message:find("response is text/html, not JSON where UsersApi.get_user returns User "
+        .. "(is the server URL right?)", 1, true), err.message)
+      for _, case in ipairs({ { "null", "a JSON null" }, { '"just a string"', "a JSON string" }, { "12", "a JSON number" } }) do
+        local c = assert(provision.UsersApi({ server = reply(200, case[1]), auth = { bearer = TOKEN } }))
+        local v, e = c:get_user("u")
+        assert.is_nil(v, case[1])
+        assert.is_truthy(e.message:find("response is " .. case[2] .. " where UsersApi.get_user returns User", 1, true),
+          e.message)
+      end
+      -- an operation that returns nothing still takes any 2xx body
+      local ds = assert(provision.PortalUsersApi({ server = echo.url .. "/html/200", auth = { Bearer = TOKEN } }))
+      assert.is_truthy((ds:mark_gift_message_as_read()))
+    end)
+  end)
+
   describe("JSON null in answers", function()
     it("a DocSpace envelope with response: null is a success with nothing to say", function()
       local ds = assert(provision.PortalUsersApi({ server = reply(200,
