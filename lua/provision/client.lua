@@ -990,6 +990,9 @@ local function dig(t, path)
   return t
 end
 
+-- The call settings a read-back takes from the call it checks.
+local READ_BACK_CALL = { "server", "headers", "timeout", "connect_timeout", "max_body" }
+
 -- The read-back call for a job whose attempt may have landed (op.read_back,
 -- docs/api-tables.md): built from the job's own arguments.
 function Client:read_back_job(job)
@@ -1001,6 +1004,18 @@ function Client:read_back_job(job)
   end
   local named = {}
   for param, path in pairs(rb.args) do named[param] = dig(job.values, path) end
+  -- it looks where the call went: the call's own server, headers, timeouts
+  local call = job.call
+  if call and call ~= NO_CALL then
+    local inherit
+    for _, k in ipairs(READ_BACK_CALL) do
+      if call[k] ~= nil then
+        inherit = inherit or {}
+        inherit[k] = call[k]
+      end
+    end
+    named[CALL_KEY] = inherit
+  end
   local args = {}
   local np = #entry.positional
   for i, p in ipairs(entry.positional) do

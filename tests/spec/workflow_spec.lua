@@ -90,6 +90,20 @@ describe("provision against the sandbox", function()
       assert.are.equal(1, users_named(c, "lost.answer@northwind.example"))
     end)
 
+    it("reads back where the call went: a create sent with _call.server is looked for on that server", function()
+      local refused = require("support.proc").refused_port()
+      local elsewhere = assert(provision.UsersApi({ server = "http://127.0.0.1:" .. refused .. "/agilicus",
+        retries = { attempts = 3, base_delay = 0.01 }, auth = { bearer = creds.agilicus.token } }))
+      local c = clients()
+      fault({ method = "POST", path = "/agilicus/users", sequence = { "close_after" } })
+      local u, info = elsewhere:create_user({ email = "other.server@northwind.example", org_id = ORG },
+                                            { _call = { server = sb.agilicus } })
+      assert.is_truthy(u, tostring(info))
+      assert.are.equal("read_back", info.settled)
+      assert.are.equal(1, #log("POST"))
+      assert.are.equal(1, users_named(c, "other.server@northwind.example"))
+    end)
+
     it("reports a lost answer as outcome unknown when read-backs are off", function()
       local c = clients({ retries = { attempts = 3, base_delay = 0.01, read_back = false } })
       fault({ method = "POST", path = "/agilicus/users", sequence = { "close_after" } })
