@@ -92,6 +92,10 @@ static void global_init(void) { g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT
 
 /* ---- settings ------------------------------------------------------------- */
 
+/* The request line plus headers libcurl can build (1 MiB), less room for
+ * the headers it adds itself (Host, Content-Length ...). */
+#define REQUEST_HEAD_MAX 1000000
+
 /* String settings: copied into the session, overridable per request. */
 enum { S_CA_FILE, S_CA_PATH, S_CERT, S_KEY, S_KEY_PASSWORD, S_PROXY, S_USER_AGENT, S_COUNT };
 static const struct { const char *name; CURLoption opt; } STR_OPTS[S_COUNT] = {
@@ -1257,6 +1261,15 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
   }
 
   end_lines(t);
+  {
+    /* libcurl builds the request line and headers in a buffer of at most
+     * 1 MiB and fails past it with "out of memory", which would read as a
+     * response fault after sending: refuse it here, nothing sent */
+    size_t bytes = strlen(url) + mlen;
+    const struct curl_slist *h;
+    for (h = t->headers; h != NULL && bytes <= REQUEST_HEAD_MAX; h = h->next) bytes += strlen(h->data) + 2;
+    if (bytes > REQUEST_HEAD_MAX) return set_invalid(t, "the URL and headers exceed 1,000,000 bytes");
+  }
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
   if (t->headers != t->o_headers) {
     EASY_OK(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers));

@@ -426,6 +426,9 @@ describe("provision.core HTTP engine", function()
         { "HEAD with a body", { method = "HEAD", body = "x" } },
         { "CRLF in user_agent", { user_agent = "ua\r\nX-Injected: 1" } },
         { "LF in proxy", { proxy = "http://127.0.0.1:1\nX-Injected: 1" } },
+        -- past libcurl's 1 MiB for the request head (it would fail after "sending")
+        { "headers over 1 MB", { headers = { { "X-Big", string.rep("b", 1100000) } } } },
+        { "a URL over 1 MB", { url = "http://127.0.0.1:1/" .. string.rep("a", 1100000) } },
       }
       for _, c in ipairs(cases) do
         it(c[1], function()
