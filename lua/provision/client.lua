@@ -527,11 +527,18 @@ function Client:refuse_unauthorised(op, qualified)
       held ~= "" and ("credentials for " .. held .. " only") or "none that match this API's schemes") })
 end
 
+-- "no such operation", with the name and a suggestion.
+function Client:unknown_operation(opname)
+  local names = {}
+  for name in pairs(self.ops) do names[#names + 1] = name end
+  table.sort(names)
+  return errors.invalid(self.class .. "." .. tostring(opname), "%s has no operation '%s'%s", self.class,
+    tostring(opname), did_you_mean(tostring(opname), names))
+end
+
 function Client:prepare(opname, ...)
   local entry = self.ops[opname]
-  if not entry then
-    return nil, errors.invalid(self.class .. "." .. tostring(opname), "no such operation")
-  end
+  if not entry then return nil, self:unknown_operation(opname) end
   local qualified = self.qualified[opname]
   if not qualified then
     qualified = self.class .. "." .. opname
@@ -815,7 +822,7 @@ function Client:before_send(job, req, is_foreign, shared)
       if problem then err = hooks.error(job.opname, "before_request", "left a request that " .. problem) end
     end
     if err then
-      if err.outcome == nil then err.outcome = job.maybe_applied and "unknown" or "not_applied" end
+      if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
       local now = self.transport.now()
       local ev = new_event(self, job, type(req) == "table" and type(req.url) == "string" and req or job.template,
                            now, now)

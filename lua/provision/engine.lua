@@ -248,7 +248,7 @@ function Run:launch(lane, job, now)
   local req, err = client:attempt_request(job)
   if not req then
     err.attempts = job.attempt
-    if err.outcome == nil then err.outcome = job.maybe_applied and "unknown" or "not_applied" end
+    if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
     self:finish_job(job, nil, err)
     return true
   end
@@ -514,7 +514,7 @@ local function call_one(job)
       local req, err = client:attempt_request(job)
       if not req then
         err.attempts = job.attempt
-        if err.outcome == nil then err.outcome = job.maybe_applied and "unknown" or "not_applied" end
+        if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
         return nil, err
       end
       if job.deadline_at then

@@ -230,9 +230,11 @@ function errors.new(fields)
   return setmetatable(fields, Error)
 end
 
+-- A call refused before anything was sent (README: outcome "not_applied",
+-- request_sent false).
 function errors.invalid(operation, fmt, ...)
-  return errors.new({ kind = "invalid_argument", operation = operation,
-                      message = string.format(fmt, ...) })
+  return errors.new({ kind = "invalid_argument", operation = operation, outcome = "not_applied",
+                      request_sent = false, message = string.format(fmt, ...) })
 end
 
 errors.metatable = Error

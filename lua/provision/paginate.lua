@@ -82,7 +82,8 @@ function paginate.pages(client, opname, ...)
   local entry = client.ops[opname]
   local paging = entry and entry.op.paging
   if not paging then
-    local err = errors.invalid(client.class .. "." .. tostring(opname), "operation is not paged")
+    local err = entry and errors.invalid(client.class .. "." .. tostring(opname), "operation is not paged")
+      or client:unknown_operation(opname)
     local done = false
     return function()
       if done then return nil end

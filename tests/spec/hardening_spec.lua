@@ -179,8 +179,20 @@ describe("hardening", function()
         assert.is_true(ok, "case " .. i .. " raised: " .. tostring(r))
         assert.is_nil(r, "case " .. i)
         assert.are.equal("invalid_argument", err.kind, "case " .. i)
+        assert.are.equal("not_applied", err.outcome, "case " .. i)
+        assert.is_false(err.request_sent, "case " .. i)
+      end
+      -- the same for a wrong argument, an unknown parameter, an unknown operation
+      for i, e in ipairs({ select(2, api:get_user({})), select(2, api:get_user("u", { org_idd = "o" })),
+                           select(2, api:call("get_usr")) }) do
+        assert.are.equal("invalid_argument", e.kind, "argument case " .. i)
+        assert.are.equal("not_applied", e.outcome, "argument case " .. i)
+        assert.is_false(e.request_sent, "argument case " .. i)
       end
       assert.are.equal(0, t.sent)
+      assert.matches("has no operation 'get_usr'; did you mean get_user?", select(2, api:call("get_usr")).message, 1, true)
+      assert.matches("has no operation 'list_usres'; did you mean list_users?",
+        select(2, api:collect("list_usres")).message, 1, true)
       local _, err = api:get_user("u", { _call = { tmeout = 1 } })
       assert.matches("did you mean timeout", err.message, 1, true)
       -- good settings still go through
