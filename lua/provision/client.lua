@@ -1103,10 +1103,24 @@ end
 
 -- Several operations at once over the same connections:
 -- client:all({ {"get_user", id1}, {"get_user", id2} }) -> list of {result, info_or_err}.
+-- nil, or where a list of calls has a hole (a nil before other calls,
+-- which # and ipairs would stop at, dropping the calls after it).
+local function list_hole(calls)
+  local n = #calls
+  for k in pairs(calls) do
+    if type(k) == "number" and k > n and k == math.floor(k) then
+      return ("calls[%d] is nil but calls[%d] is set: a list of calls cannot have a hole"):format(n + 1, k)
+    end
+  end
+  return nil
+end
+
 function Client:all(calls)
   if type(calls) ~= "table" then
     return nil, errors.invalid(self.class .. ".all", "expects a list of calls, got %s", type(calls))
   end
+  local hole = list_hole(calls)
+  if hole then return nil, errors.invalid(self.class .. ".all", "%s", hole) end
   local results = engine.run(engine.source(self, calls, prepare_call),
                              { concurrency = math.max(#calls, 1), total = #calls })
   return results
@@ -1125,8 +1139,25 @@ function Client:bulk(calls, opts)
   if type(opts) ~= "table" then
     return nil, errors.invalid(self.class .. ".bulk", "options must be a table, got %s", type(opts))
   end
+  if type(calls) == "table" then
+    local hole = list_hole(calls)
+    if hole then return nil, errors.invalid(self.class .. ".bulk", "%s", hole) end
+  end
   for k in pairs(opts) do
-    if not bulk_options[k] then return nil, errors.invalid(self.class .. ".bulk", "unknown option '%s'", tostring(k)) end
+    if not bulk_options[k] then
+      local names = {}
+      for name in pairs(bulk_options) do names[#names + 1] = name end
+      table.sort(names)
+      return nil, errors.invalid(self.class .. ".bulk", "unknown option '%s'%s", tostring(k),
+        did_you_mean(tostring(k), names))
+    end
+  end
+  local pi = opts.progress_interval
+  if pi ~= nil and not (type(pi) == "number" and pi > 0 and pi < math.huge) then
+    return nil, errors.invalid(self.class .. ".bulk", "progress_interval must be a number of seconds > 0")
+  end
+  if opts.collect ~= nil and type(opts.collect) ~= "boolean" then
+    return nil, errors.invalid(self.class .. ".bulk", "collect must be true or false")
   end
   local c = opts.concurrency or self.concurrency or 8
   local ok, cerr = options.concurrency(c)
@@ -1140,11 +1171,45 @@ function Client:bulk(calls, opts)
       return nil, errors.invalid(self.class .. ".bulk", "%s must be a function", k)
     end
   end
-  return engine.run(engine.source(self, calls, prepare_call), {
-    concurrency = c, rate = opts.rate, on_result = opts.on_result, on_progress = opts.on_progress,
+  -- A callback or an iterator that raises stops the job: no call is taken
+  -- after it, those taken finish (they may have been sent), and bulk
+  -- returns nil, err with what was done in err.results and err.summary.
+  local stopped
+  local function stop(what, e)
+    -- lua5.4's Ctrl-C ("interrupted!") is not the callback's fault: it goes on up
+    if type(e) == "string" and e:find("interrupted!$") then error(e, 0) end
+    stopped = stopped or errors.new({ kind = "hook", class = "HookError", hook = what,
+      operation = self.class .. ".bulk", message = what .. " raised: " .. tostring(e) })
+  end
+  local function guard(what, f)
+    if f == nil then return nil end
+    return function(...)
+      if stopped then return end
+      local fine, e = pcall(f, ...)
+      if not fine then stop(what, e) end
+    end
+  end
+  local source = engine.source(self, calls, prepare_call)
+  local function next_job()
+    if stopped then return nil end
+    local fine, job = pcall(source)
+    if fine then return job end
+    stop("the calls iterator", job)
+    return nil
+  end
+  local results, summary = engine.run(next_job, {
+    concurrency = c, rate = opts.rate, on_result = guard("on_result", opts.on_result),
+    on_progress = guard("on_progress", opts.on_progress),
     progress_interval = opts.progress_interval, collect = opts.collect,
     total = type(calls) == "table" and #calls or nil,
   })
+  if stopped then
+    stopped.message = ("%s; %d call%s ended (see err.results and err.summary), no more were taken"):format(
+      stopped.message, summary.done, summary.done == 1 and "" or "s")
+    stopped.results, stopped.summary = results, summary
+    return nil, stopped
+  end
+  return results, summary
 end
 
 -- Methods named after the operations (api:get_user(id, opts)) are fields of

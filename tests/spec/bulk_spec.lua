@@ -76,7 +76,8 @@ describe("api:bulk against the sandbox", function()
   it("refuses bad options with a clear error", function()
     local api = users()
     for _, bad in ipairs({ { concurrency = 0 }, { concurrency = 1.5 }, { rate = "fast" },
-                           { on_result = 1 }, { concurency = 2 } }) do
+                           { on_result = 1 }, { concurency = 2 }, { progress_interval = "x" },
+                           { progress_interval = -1 }, { collect = "no" } }) do
       local r, err = api:bulk({}, bad)
       assert.is_nil(r)
       assert.are.equal("invalid_argument", err.kind)
@@ -84,6 +85,54 @@ describe("api:bulk against the sandbox", function()
     local r, err = api:bulk("nope")
     assert.is_nil(r)
     assert.are.equal("invalid_argument", err.kind)
+    r, err = api:bulk({}, { concurency = 2 })
+    assert.is_nil(r)
+    assert.matches("unknown option 'concurency'; did you mean concurrency?", err.message, 1, true)
+    -- a list with a hole would lose the calls after it
+    local holed = { { "get_user", "a", { org_id = ORG } } }
+    holed[3] = { "get_user", "c", { org_id = ORG } }
+    for _, f in ipairs({ api.bulk, api.all }) do
+      r, err = f(api, holed)
+      assert.is_nil(r)
+      assert.matches("a list of calls cannot have a hole", err.message, 1, true)
+    end
+  end)
+
+  it("a callback or an iterator that raises stops the job: what was taken ends, nothing is lost", function()
+    local api = users()
+    local r, err = api:bulk(creates("raise", 20), { concurrency = 4,
+      on_result = function(i) if i == 2 then error("boom", 0) end end })
+    assert.is_nil(r)
+    assert.are.equal("HookError", err.class)
+    assert.are.equal("on_result", err.hook)
+    assert.matches("on_result raised: boom", err.message, 1, true)
+    -- every call that was taken ended, and is in the results; no more were sent
+    local s = err.summary
+    assert.is_true(s.done >= 2 and s.done < 20, tostring(s.done))
+    assert.are.equal(s.done, s.ok + s.failed + s.unknown)
+    local seen = census(api)
+    local created = 0
+    for i = 1, 20 do
+      local res = err.results[i]
+      if seen[("raise%d@northwind.example"):format(i)] then
+        created = created + 1
+        assert.is_truthy(res and res[1], "call " .. i .. " landed: its result is kept")
+      end
+    end
+    assert.are.equal(s.ok, created)
+    local n = 0
+    r, err = api:bulk(function()
+      n = n + 1
+      if n == 3 then error("iterator broke", 0) end
+      return { "get_user", "x", { org_id = ORG } }
+    end)
+    assert.is_nil(r)
+    assert.are.equal("the calls iterator", err.hook)
+    assert.are.equal(2, err.summary.done)
+    r, err = api:bulk({ { "get_user", "x", { org_id = ORG } } }, { on_progress = function() error("p") end,
+                                                                  progress_interval = 0.001 })
+    assert.is_nil(r)
+    assert.are.equal("on_progress", err.hook)
   end)
 
   it("paces 200 creates under a 50 per second limit: none fails, almost no 429", function()
