@@ -110,6 +110,7 @@ local Root = define("Error", nil, "any failure the library reports")
 local APIError = define("APIError", Root, "the API answered with a failure: an HTTP status >= 400, "
   .. "or a failure inside a 2xx envelope (kind http or api)")
 local HTTPError = define("HTTPError", APIError, "an answer with a failure status (kind http)")
+define("PagingError", APIError, "a listing whose pages do not move on (a server that ignores skip)")
 for _, name in ipairs({ "BadRequestError", "UnauthorizedError", "ForbiddenError", "NotFoundError",
                         "MethodNotAllowedError", "ConflictError", "GoneError", "PayloadTooLargeError",
                         "UnsupportedMediaTypeError", "UnprocessableEntityError", "InternalServerError",

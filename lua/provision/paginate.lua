@@ -8,6 +8,7 @@
 -- below drives it with blocking calls; the reconciler drives it through the
 -- bulk engine, one page in flight per listing.
 local errors = require("provision.errors")
+local json = require("provision.json")
 
 local paginate = {}
 
@@ -46,6 +47,16 @@ function Cursor:advance(result)
   local items
   if paging.kind == "offset" then
     items = type(result) == "table" and result or {}
+    -- a server that ignores skip answers the same page again and again:
+    -- the walk would never end (c.stuck says so; the drivers fail on it)
+    local mark = #items > 0 and json.encode({ items[1], items[#items] }, { sort_keys = true }) or nil
+    if mark and mark == self.last_mark then
+      self.finished = true
+      self.stuck = ("the page at %s=%d holds the same items as the page before: the server ignores %s, "
+        .. "so the listing would never end"):format(paging.skip, self.offset, paging.skip)
+      return {}
+    end
+    self.last_mark = mark
     self.offset = self.offset + #items
     if #items < self.page_size then self.finished = true end
     opts[paging.skip] = self.offset
@@ -106,7 +117,13 @@ function paginate.pages(client, opname, ...)
       failed = true
       return false, info
     end
-    return c:advance(result), info
+    local items = c:advance(result)
+    if c.stuck then
+      failed = true
+      return false, errors.new({ kind = "api", class = "PagingError", message = c.stuck,
+        operation = client.class .. "." .. tostring(opname), outcome = "not_applied" })
+    end
+    return items, info
   end
 end
 

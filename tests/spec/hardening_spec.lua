@@ -333,6 +333,27 @@ describe("hardening", function()
     end)
   end)
 
+  describe("paging", function()
+    it("a server that ignores skip ends the listing with a PagingError instead of looping for ever", function()
+      local teams = assert(provision.TeamsApi({ server = reply(200,
+        '{"success": true, "result": [{"user_id": "u1", "email_id": "a@example.com"}]}'),
+        auth = { api_token = TOKEN } }))
+      local n, failure = 0, nil
+      for item, err in teams:each("v2_teams_get", { take = 1 }) do
+        if item == false then failure = err break end
+        n = n + 1
+        assert.is_true(n < 10, "the listing does not end")
+      end
+      assert.are.equal(1, n)
+      assert.are.equal("PagingError", failure.class)
+      assert.is_true(failure:is("APIError"))
+      assert.matches("holds the same items as the page before: the server ignores skip", failure.message, 1, true)
+      local all, err = teams:collect("v2_teams_get", { take = 1 })
+      assert.is_nil(all)
+      assert.are.equal("PagingError", err.class)
+    end)
+  end)
+
   describe("JSON null in answers", function()
     it("a DocSpace envelope with response: null is a success with nothing to say", function()
       local ds = assert(provision.PortalUsersApi({ server = reply(200,

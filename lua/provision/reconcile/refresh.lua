@@ -109,6 +109,11 @@ local function pager(s, spec, state, on_items, on_end)
       if cursor then
         items = cursor:advance(value)
         finished = cursor.finished
+        if cursor.stuck then
+          fail_read(state, s, spec.operation, errors.new({ kind = "api",
+            class = "PagingError", message = cursor.stuck, operation = spec.operation }))
+          return
+        end
       else
         items = spec.items and dig(value, spec.items) or value
         finished = true
