@@ -926,8 +926,14 @@ end
 
 -- A call ends: the on_error hooks see (and may replace) its error. Returns
 -- value, info_or_err.
-function Client.conclude(_, job, value, info)
+function Client:conclude(job, value, info)
   if value ~= nil or type(info) ~= "table" then return value, info end
+  -- an attempt whose timeout the deadline cut short: the deadline ended the call
+  if info.kind == "timeout" and not info.deadline and job.deadline_at
+     and self.transport.now() >= job.deadline_at - 0.05 then
+    info.deadline = true
+    info.message = "deadline of " .. tostring(job.deadline) .. " s passed (" .. tostring(info.message) .. ")"
+  end
   local h = job_hooks(job)
   local list = h and h.on_error
   if not list then return nil, info end
