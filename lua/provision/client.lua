@@ -899,6 +899,7 @@ function Client:after_attempt(job, req, resp, sent_at, now)
     step, delay, reason = self:next_step(job, req, resp, retry_after)
   end
   if step == "again" then
+    if not resp.kind then job.last_answer = resp end   -- kept for an error that ends the call later
     if reason == "redirect" then
       job.retry_delay, job.retry_reason = nil, nil
       self:emit(ev, job, resp, "redirect")
@@ -1079,11 +1080,16 @@ end
 -- The limiter would hold the call longer than the policy waits for a
 -- Retry-After: it ends now, nothing sent.
 function Client.throttled_error(_, job, wait)
+  local last = job.last_answer
+  local body = last and last.body
+  if body == "" then body = nil end
   return nil, errors.new({
     kind = "throttled", class = "RateLimitedError", operation = job.opname, attempts = job.attempt,
     message = string.format("the rate limit of this API and credential is spent for another %.0f s "
-      .. "(more than max_retry_after, %s s); nothing was sent", wait, tostring(job.policy.max_retry_after)),
+      .. "(more than max_retry_after, %s s); %s", wait, tostring(job.policy.max_retry_after),
+      last and ("not sent again (the last answer: HTTP " .. tostring(last.status) .. ")") or "nothing was sent"),
     outcome = job.maybe_applied and "unknown" or "not_applied", retry_after = wait,
+    status = last and last.status, body = body, headers = last and last.headers,
   })
 end
 

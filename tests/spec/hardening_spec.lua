@@ -498,6 +498,21 @@ describe("hardening", function()
       assert.are.equal(2, info.attempts)
     end)
 
+    it("a call the limiter stops after it was answered 429 keeps that answer in its error", function()
+      local client_mod = require("provision.client")
+      local job = { opname = "UsersApi.get_user", attempt = 2, policy = { max_retry_after = 5 },
+                    last_answer = { status = 429, body = { message = "slow down" }, headers = { ["retry-after"] = "1" } } }
+      local _, err = client_mod.Client.throttled_error(nil, job, 100)
+      assert.are.equal("throttled", err.kind)
+      assert.are.equal(429, err.status)
+      assert.are.same({ message = "slow down" }, err.body)
+      assert.matches("not sent again (the last answer: HTTP 429)", err.message, 1, true)
+      job.last_answer = nil
+      _, err = client_mod.Client.throttled_error(nil, job, 100)
+      assert.matches("nothing was sent", err.message, 1, true)
+      assert.is_nil(err.status)
+    end)
+
     it("does not wait for a Retry-After beyond max_retry_after", function()
       fault({ method = "GET", pattern = TENANT, sequence = { "429", "pass" }, retry_after = 3600 })
       local r, err = outpost():get("northwind")
