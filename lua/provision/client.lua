@@ -402,6 +402,8 @@ function Client:interpret(job, resp)
   local json_type = ctype and json_types[ctype]   -- is_json's cache, looked at first
   if json_type == nil then json_type = is_json(ctype) end
   if body and body ~= "" and json_type then
+    -- a UTF-8 byte order mark, which some .NET servers put first, is not JSON
+    if body:byte(1) == 239 and body:sub(1, 3) == "\239\187\191" then body = body:sub(4) end
     local decoded, derr = json_decode(body)
     if decoded == nil then decode_err = derr else body = decoded end
   elseif body == "" then

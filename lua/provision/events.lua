@@ -24,17 +24,26 @@ events.REQUEST_ID_HEADERS = { "x-request-id", "x-correlation-id", "request-id" }
 
 -- The request id of an answer: the API's own header (api.request_id_header)
 -- first, then the common ones; nil when there is none.
+-- A request id longer than this is cut: it goes into every error, event
+-- and journal row, and a server decides its size.
+local REQUEST_ID_MAX = 200
+
+local function bounded(v)
+  if #v > REQUEST_ID_MAX then return v:sub(1, REQUEST_ID_MAX) end
+  return v
+end
+
 function events.request_id(api, headers)
   if type(headers) ~= "table" then return nil end
   local own = api and api.request_id_header
   if own then
     local v = headers[own:lower()]
-    if type(v) == "string" and v ~= "" then return v end
+    if type(v) == "string" and v ~= "" then return bounded(v) end
   end
   local names = events.REQUEST_ID_HEADERS
   for i = 1, #names do
     local v = headers[names[i]]
-    if v ~= nil and type(v) == "string" and v ~= "" then return v end
+    if v ~= nil and type(v) == "string" and v ~= "" then return bounded(v) end
   end
   return nil
 end

@@ -20,7 +20,7 @@ end
 
 local function seconds(v)
   if type(v) ~= "number" or v ~= v or v < 0 or v > 1e12 then
-    return nil, "must be a number of seconds >= 0"
+    return nil, "must be a number of seconds from 0 to 1e12"
   end
   return true
 end
@@ -149,6 +149,13 @@ local function rate_value(v)
   return require("provision.limiter").parse_rate(v)
 end
 
+-- The same as a client option: check() puts "client option rate" first.
+local function rate_option(v)
+  local ok, err = rate_value(v)
+  if not ok then return nil, (tostring(err):gsub("^rate ", "")) end
+  return ok
+end
+
 local function deadline_value(v)
   if type(v) ~= "number" or v ~= v or v <= 0 or v > 1e12 then
     return nil, "must be a number of seconds > 0"
@@ -211,7 +218,7 @@ local client_checks = {
   generation = string_value, server = string_value, server_variables = server_variables_value,
   auth = auth_value, transport = transport_value, retries = retries_value, log = func_value,
   headers = headers_value, follow_redirects = follow_value, tenant_id = tenant_value,
-  random = func_value, rate = rate_value, hooks = hooks.check, events = func_value, log_format = func_value,
+  random = func_value, rate = rate_option, hooks = hooks.check, events = func_value, log_format = func_value,
   traceparent = traceparent_value, deadline = deadline_value, concurrency = concurrency_value,
   connect_timeout = seconds, timeout = seconds, verify = boolean_value,
   ca_file = c_text, ca_path = c_text, cert = c_text, key = c_text,

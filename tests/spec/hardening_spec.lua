@@ -333,6 +333,16 @@ describe("hardening", function()
     end)
   end)
 
+  describe("odd but valid answers", function()
+    it("decodes JSON after a UTF-8 byte order mark, and cuts a huge request id", function()
+      local u = assert(provision.UsersApi({ server = reply(200, "\239\187\191{\"id\": \"u1\"}"),
+                                            auth = { bearer = TOKEN } }))
+      assert.are.equal("u1", assert(u:get_user("u1")).id)
+      local events = require("provision.events")
+      assert.are.equal(200, #events.request_id(nil, { ["x-request-id"] = string.rep("r", 5000) }))
+    end)
+  end)
+
   describe("paging", function()
     it("a server that ignores skip ends the listing with a PagingError instead of looping for ever", function()
       local teams = assert(provision.TeamsApi({ server = reply(200,
