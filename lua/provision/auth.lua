@@ -145,6 +145,52 @@ function auth.is_static(scheme, cred)
   return false
 end
 
+-- nil, or what is wrong with a client's auth table for this API: names
+-- none of which is one of its schemes (a typo would otherwise leave the
+-- client without credentials, found only at the first call), or a
+-- credential of a type no scheme takes.
+function auth.check(api, creds)
+  if creds == nil then return nil end
+  local known = {}
+  local any_basic, any_token, any_key, any_oauth = false, false, false, false
+  for name, scheme in pairs(api.security_schemes or {}) do
+    known[name], known[snake(name)] = true, true
+    local t = scheme.type
+    if t == "http" and scheme.scheme == "basic" then any_basic = true
+    elseif t == "http" then any_token = true
+    elseif t == "apiKey" then any_key = true
+    elseif t == "oauth2" or t == "openIdConnect" then any_oauth = true end
+  end
+  if any_basic then known.basic, known.username, known.password = true, true, true end
+  if any_token then known.bearer, known.token, known.access_token = true, true, true end
+  if any_key then known.api_key = true end
+  if any_oauth then known.oauth2, known.access_token = true, true end
+  local names = {}
+  for k in pairs(known) do names[#names + 1] = k end
+  table.sort(names)
+  -- one table may hold the credentials of several APIs: other names are
+  -- fine as long as one is this API's
+  local matched, stranger = false, nil
+  for k, v in pairs(creds) do
+    if type(k) == "string" and known[k] then
+      matched = true
+      local tv = type(v)
+      if v == "" then return ("auth.%s is empty"):format(k) end
+      if tv ~= "string" and tv ~= "table" and tv ~= "function" and v ~= false then
+        return ("auth.%s must be a string, a function or a table, not a %s"):format(k, tv)
+      end
+    elseif stranger == nil or tostring(k) < stranger then
+      stranger = tostring(k)
+    end
+  end
+  if stranger and not matched then
+    return ("auth holds no credential %s takes: '%s' is none of its names%s (it takes: %s)"):format(
+      tostring(api.class), stranger, require("provision.suggest").did_you_mean(stranger, names),
+      table.concat(names, ", "))
+  end
+  return nil
+end
+
 -- Names of the schemes a client holds credentials for (for tostring).
 function auth.describe(api, creds)
   local names = {}

@@ -142,6 +142,8 @@ function client.new(api, opts)
   if not valid then
     return nil, errors.new({ kind = "invalid_argument", operation = api.class, message = verr })
   end
+  local bad_auth = auth.check(api, opts.auth)
+  if bad_auth then return nil, errors.invalid(api.class, "%s", bad_auth) end
   local ops, generation, gen = select_operations(api, opts.generation)
   if not ops then return nil, errors.new({ kind = "invalid_argument", message = generation }) end
   local base, err = resolve_server(api, opts, gen)

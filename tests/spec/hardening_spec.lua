@@ -243,6 +243,7 @@ describe("hardening", function()
         { tenant_id = {} }, { log = "stderr" }, { random = 4 }, { transport = {} }, { auth = "token" },
         { server_variables = "x" }, { generation = 1 }, { server = false },
         { user_agent = "ua\r\nX-Injected: 1" }, { proxy = "http://p\nX: 1" }, { ca_file = "a\0b" },
+        { auth = { beraer = "t" } }, { auth = { bearer = 12345 } }, { auth = { bearer = "" } },
       }
       for i, opts in ipairs(bad) do
         local ok, api, err = pcall(provision.UsersApi, opts)
@@ -250,6 +251,16 @@ describe("hardening", function()
         assert.is_nil(api, "case " .. i)
         assert.are.equal("invalid_argument", err.kind, "case " .. i)
       end
+    end)
+
+    it("names a misspelt credential with a suggestion, at construction", function()
+      local api, err = provision.UsersApi({ auth = { beraer = TOKEN } })
+      assert.is_nil(api)
+      assert.matches("auth holds no credential UsersApi takes: 'beraer' is none of its names; did you mean bearer?",
+        err.message, 1, true)
+      assert.is_nil(err.message:find(TOKEN, 1, true))
+      -- one table with the credentials of several APIs is fine
+      assert(provision.UsersApi({ auth = { bearer = TOKEN, api_token = "d360", admin_api_key = "o" } }))
     end)
 
     it("accepts every documented client option", function()
@@ -406,14 +417,14 @@ describe("hardening", function()
 
     it("any API: credentials for other schemes only are refused; empty security lists still work", function()
       local t = counting_transport()
-      local wrong = assert(provision.UsersApi({ server = sb.agilicus, auth = { api_token = "x-123456" }, transport = t }))
-      local r, err = wrong:list_users()
-      assert.is_nil(r)
-      assert.are.equal("auth", err.kind)
-      assert.matches("token-valid", err.message, 1, true)
+      -- only another API's credential: refused when the client is made
+      local none_of_its, oerr = provision.UsersApi({ server = sb.agilicus, auth = { api_token = "x-123456" },
+                                                     transport = t })
+      assert.is_nil(none_of_its)
+      assert.matches("holds no credential UsersApi takes", oerr.message, 1, true)
       assert.are.equal(0, t.sent)
       -- DocSpace send_congratulations needs no auth: it goes out whatever the client holds
-      local ds = assert(provision.PortalUsersApi({ server = sb.docspace, auth = { api_token = "x-123456" },
+      local ds = assert(provision.PortalUsersApi({ server = sb.docspace, auth = { api_token = "x-123456", Bearer = "b" },
         transport = t }))
       local _, cerr = ds:send_congratulations({ userid = "00000000-0000-0000-0000-000000000000", key = "k" })
       assert.are.equal(1, t.sent)
