@@ -1238,6 +1238,10 @@ local function operation_methods(self)
   for name in pairs(self.ops) do
     if Client[name] == nil and rawget(self, name) == nil then
       rawset(self, name, function(me, ...)   -- me:call(name, ...), one vararg call fewer
+        if me ~= self then   -- api.get_user(id): called with "." where ":" was meant
+          return nil, errors.invalid(self.class .. "." .. name, "call it as a method: api:%s(...), not api.%s(...)",
+            name, name)
+        end
         local job, err = me:prepare(name, ...)
         if not job then return nil, err end
         return engine.call(job)

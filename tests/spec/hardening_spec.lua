@@ -253,6 +253,14 @@ describe("hardening", function()
       end
     end)
 
+    it("an operation called with '.' instead of ':' is an invalid_argument, not a raise", function()
+      local api = assert(provision.UsersApi({ auth = { bearer = TOKEN } }))
+      local ok, r, err = pcall(api.get_user, "u1")
+      assert.is_true(ok, tostring(r))
+      assert.is_nil(r)
+      assert.matches("call it as a method: api:get_user(...), not api.get_user(...)", err.message, 1, true)
+    end)
+
     it("names a misspelt credential with a suggestion, at construction", function()
       local api, err = provision.UsersApi({ auth = { beraer = TOKEN } })
       assert.is_nil(api)
