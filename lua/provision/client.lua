@@ -9,6 +9,7 @@ local auth = require("provision.auth")
 local retry = require("provision.retry")
 local Tokens = require("provision.oauth2")
 local engine = require("provision.engine")
+local fastcall = require("provision.fastcall")
 local options = require("provision.options")
 local hooks = require("provision.hooks")
 local events = require("provision.events")
@@ -1241,6 +1242,10 @@ local function operation_methods(self)
         if me ~= self then   -- api.get_user(id): called with "." where ":" was meant
           return nil, errors.invalid(self.class .. "." .. name, "call it as a method: api:%s(...), not api.%s(...)",
             name, name)
+        end
+        if select("#", ...) == 1 then
+          local value, info = fastcall.call(me, name, (...), is_json)
+          if value ~= nil or info ~= nil then return value, info end
         end
         local job, err = me:prepare(name, ...)
         if not job then return nil, err end

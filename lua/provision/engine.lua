@@ -494,39 +494,47 @@ end
 
 -- A run of one without a stream: the same decisions, with blocking waits
 -- (transport:send and transport.sleep). Returns value, info or nil, err.
-local function call_one(job)
+-- With req and resp, the job's first attempt was already sent (at sent_at,
+-- by provision.fastcall) and its answer is what happens next.
+local function call_one(job, req, resp, sent_at)
   local client = job.client
   local transport = client.transport
   local clock, sleep = transport.now, transport.sleep
   if job.deadline and not job.deadline_at then
-    job.started = job.started or clock()
+    job.started = job.started or sent_at or clock()
     job.deadline_at = job.started + job.deadline
   end
   while true do
-    local now = clock()
-    if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end
-    local lim = limiter_for(job)
-    local pause = lim:reserve(now)
-    if pause > 0 then
-      if pause > job.policy.max_retry_after then return client:throttled_error(job, pause) end
-      if not call_wait(job, clock, sleep, pause) then return client:deadline_error(job) end
-    else
-      local req, err = client:attempt_request(job)
-      if not req then
-        err.attempts = job.attempt
-        if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
-        return nil, err
+    local now = sent_at or clock()
+    sent_at = nil
+    if not resp then
+      if job.deadline_at and now >= job.deadline_at then return client:deadline_error(job) end
+      local lim = limiter_for(job)
+      local pause = lim:reserve(now)
+      if pause > 0 then
+        if pause > job.policy.max_retry_after then return client:throttled_error(job, pause) end
+        if not call_wait(job, clock, sleep, pause) then return client:deadline_error(job) end
+      else
+        local err
+        req, err = client:attempt_request(job)
+        if not req then
+          err.attempts = job.attempt
+          if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
+          return nil, err
+        end
+        if job.deadline_at then
+          local left = job.deadline_at - now
+          if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
+        end
+        job.limiter = lim
+        local send_one = client.send_one
+        if send_one then resp = send_one(transport, req) else resp = transport:send({ req })[1] end
+        resp = resp or { kind = "internal", request_sent = true, message = "transport gave no answer for this request" }
       end
-      if job.deadline_at then
-        local left = job.deadline_at - now
-        if req.timeout == nil or req.timeout == 0 or req.timeout > left then req.timeout = left end
-      end
-      job.limiter = lim
-      local send_one = client.send_one
-      local resp
-      if send_one then resp = send_one(transport, req) else resp = transport:send({ req })[1] end
-      resp = resp or { kind = "internal", request_sent = true, message = "transport gave no answer for this request" }
+    end
+    if resp then
       local step, delay, ferr = client:after_attempt(job, req, resp, now, clock())
+      resp = nil
       if step == "again" then
         if not call_wait(job, clock, sleep, delay) then return client:deadline_error(job) end
       elseif step == "settle" then
@@ -546,8 +554,10 @@ local function call_one(job)
   end
 end
 
-function engine.call(job)
-  local value, info = call_one(job)
+-- One call; with req, resp and sent_at, its first attempt was already sent
+-- (provision.fastcall hands over an answer it does not take itself).
+function engine.call(job, req, resp, sent_at)
+  local value, info = call_one(job, req, resp, sent_at)
   if value ~= nil then return value, info end   -- Client:conclude hands a success back unchanged
   return job.client:conclude(job, value, info)
 end

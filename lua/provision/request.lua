@@ -221,12 +221,28 @@ end
 -- Returns req {method, url, path, headers = {{name, value}}, body} or nil, err.
 -- req.headers may be shared by every request of the operation: copy it
 -- before changing it.
-function request.build(op, values, base, opname)
+local function plan_of(op)
   local plan = plans[op]
   if not plan then
     plan = compile(op)
     plans[op] = plan
   end
+  return plan
+end
+
+-- The compiled form of op (read-only), or nil when every call of it takes
+-- build_any: {pieces, slots, tail, n, others, headers}. provision.fastcall
+-- builds a one-slot path from it the way request.build does.
+function request.plan(op)
+  local plan = plan_of(op)
+  if plan == NOT_SIMPLE then return nil end
+  return plan
+end
+
+request.trim_base = trim_base
+
+function request.build(op, values, base, opname)
+  local plan = plan_of(op)
   if plan == NOT_SIMPLE then return build_any(op, values, base, opname) end
   local others = plan.others
   for i = 1, #others do

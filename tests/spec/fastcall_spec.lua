@@ -1,0 +1,179 @@
+-- provision.fastcall: a plain one-argument call runs its first attempt
+-- without a job once the operation's first call cached its headers and
+-- limiter; it must answer exactly what the engine answers, and hand every
+-- answer it does not take (errors, retries, throttling, a dropped
+-- connection) to the engine as the job's first attempt. Against the
+-- sandbox over the curl transport (the one whose class has send_one).
+local provision = require("provision")
+local sandbox = require("support.sandbox")
+
+describe("the fast path of a plain call", function()
+  local sb
+
+  setup(function()
+    sb = sandbox.start({ rate = "100000/60", args = { "--quiet" } })
+  end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    assert.are.equal(200, (sb:admin("POST", "/reset")))
+    sb:admin("DELETE", "/faults")
+    sb:admin("DELETE", "/log")
+  end)
+
+  local function fault(rule) assert.are.equal(201, (sb:admin("POST", "/faults", rule))) end
+  local function requests()
+    local _, doc = sb:admin("GET", "/log")
+    return #doc.entries
+  end
+
+  local function put_tenant(id, body)
+    local status = sb:json("PUT", "/outpost-latest/api/v1/tenants/" .. id, { headers = sb.headers.outpost, body = body })
+    assert.is_true(status == 200 or status == 201, tostring(status))
+  end
+
+  local RETRIES = { attempts = 4, base_delay = 0.01, max_delay = 0.05 }
+
+  -- A Tenants client whose prepare() counts: a call the fast path takes
+  -- makes no job.
+  local function tenants(extra)
+    local opts = { server = sb.outpost_latest, auth = { admin_api_key = sb.credentials.outpost.admin_api_key },
+                   retries = RETRIES }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    local t = assert(provision.Tenants(opts))
+    local prepare = t.prepare
+    t.prepared = 0
+    t.prepare = function(self, ...)
+      self.prepared = self.prepared + 1
+      return prepare(self, ...)
+    end
+    return t
+  end
+
+  local function info_fields(info)
+    return { status = info.status, body = info.body, attempts = info.attempts,
+             content_type = info.headers and info.headers["content-type"], request_id = type(info.request_id),
+             timed = type(info.time) == "number" }
+  end
+  local function err_fields(err)
+    return { kind = err.kind, class = err.class, status = err.status, message = err.message,
+             attempts = err.attempts, outcome = err.outcome, operation = err.operation }
+  end
+
+  it("answers a 2xx without a job, with what the engine answers", function()
+    local t = tenants()
+    put_tenant("acme", { metadata = { plan = "pro" } })
+    local general, ginfo = t:get("acme", {})       -- an options table: the engine's path
+    assert.are.equal(1, t.prepared)
+    local first = assert(t:get("acme"))            -- the operation's first plain call caches nothing new
+    local fast, finfo = t:get("acme")
+    assert.are.same(general, fast)
+    assert.are.same(first, fast)
+    assert.are.same(info_fields(ginfo), info_fields(finfo))
+    assert.are.equal("acme", fast.id)
+    assert.are.equal(1, finfo.attempts)
+    local before = t.prepared
+    for _ = 1, 5 do assert(t:get("acme")) end
+    assert.are.equal(before, t.prepared, "the fast path made a job")
+    t:close()
+  end)
+
+  it("hands an HTTP error to the engine: the same error as the engine's own", function()
+    local t = tenants()
+    local _, gerr = t:get("no-such-tenant", {})
+    assert(t:get("no-such-tenant") == nil)
+    local before = t.prepared
+    local value, ferr = t:get("no-such-tenant")
+    assert.is_nil(value)
+    assert.are.equal(before + 1, t.prepared, "the engine did not get the answer")
+    assert.are.same(err_fields(gerr), err_fields(ferr))
+    assert.are.equal(404, ferr.status)
+    assert.is_true(ferr:is("NotFoundError"))
+    t:close()
+  end)
+
+  it("hands a 503 to the engine, which retries it: one call, two requests", function()
+    local t = tenants()
+    put_tenant("acme", {})
+    assert(t:get("acme", {}))
+    sb:admin("DELETE", "/log")
+    fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/acme$", sequence = { "503" }, retry_after = 0 })
+    local value, info = t:get("acme")
+    assert.is_table(value, tostring(info))
+    assert.are.equal("acme", value.id)
+    assert.are.equal(2, info.attempts)
+    assert.are.equal(2, requests())
+    t:close()
+  end)
+
+  it("hands a 429 to the engine: waited out, not counted as a failed attempt", function()
+    local t = tenants()
+    put_tenant("acme", {})
+    assert(t:get("acme", {}))
+    fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/acme$", sequence = { "429", "429" },
+            retry_after = 0 })
+    local value, info = t:get("acme")
+    assert.is_table(value, tostring(info))
+    assert.are.equal(3, info.attempts)
+    t:close()
+  end)
+
+  it("hands a dropped connection to the engine, which sends the GET again", function()
+    local t = tenants()
+    put_tenant("acme", {})
+    assert(t:get("acme", {}))
+    fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/acme$", sequence = { "close_mid" } })
+    local value, info = t:get("acme")
+    assert.is_table(value, tostring(info))
+    assert.are.equal(2, info.attempts)
+    t:close()
+  end)
+
+  it("unwraps an envelope (DocSpace) as the engine does", function()
+    local st, created = sb:admin("POST", "/docspace/users", { email = "fast.path@northwind.example", firstName = "F" })
+    assert.are.equal(201, st)
+    local api = assert(provision.PortalUsersApi({ server = sb.docspace,
+      auth = { ApiKeyBearer = sb.credentials.docspace.api_key } }))
+    local general, ginfo = api:get_user_by_id(created.id, {})
+    assert.is_table(general, tostring(ginfo))
+    local fast, finfo = api:get_user_by_id(created.id)
+    assert.are.same(general, fast)
+    assert.are.equal("fast.path@northwind.example", fast.email)
+    assert.are.same(info_fields(ginfo), info_fields(finfo))
+    api:close()
+  end)
+
+  it("is not taken where something runs around an attempt: events, a rate, a deadline", function()
+    local seen = {}
+    for _, extra in ipairs({ { events = function(ev) seen[#seen + 1] = ev.outcome end }, { rate = "1000/1" },
+                             { deadline = 30 } }) do
+      local t = tenants(extra)
+      for _ = 1, 3 do assert(t:get("no-such-tenant") == nil) end
+      assert.are.equal(3, t.prepared)
+      t:close()
+    end
+    assert.are.same({ "error", "error", "error" }, seen)
+  end)
+
+  it("lets the limiter learn from every answer it takes (DocSpace's X-RateLimit-Remaining)", function()
+    local st, created = sb:admin("POST", "/docspace/users", { email = "paced@northwind.example", firstName = "P" })
+    assert.are.equal(201, st)
+    local api = assert(provision.PortalUsersApi({ server = sb.docspace,
+      auth = { ApiKeyBearer = sb.credentials.docspace.api_key } }))
+    assert(api:get_user_by_id(created.id, {}))
+    sb:admin("PUT", "/ratelimit", { limit = 4, window = 60 })   -- remaining reaches 0 within a few calls
+    local prepared = 0
+    local prepare = api.prepare
+    api.prepare = function(self, ...) prepared = prepared + 1; return prepare(self, ...) end
+    local paused = false
+    for _ = 1, 6 do
+      assert(api:get_user_by_id(created.id))
+      local lim = select(2, next(api.limiters))
+      if lim:state(require("provision.core").now()).paused_for > 0 then paused = true; break end
+    end
+    assert.is_true(paused, "the limiter never paused on X-RateLimit-Remaining: 0")
+    assert.are.equal(0, prepared, "these calls were not the fast path's")
+    sb:admin("PUT", "/ratelimit", { limit = 100000, window = 60 })
+    api:close()
+  end)
+
+end)
