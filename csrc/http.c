@@ -65,7 +65,8 @@
 #define HEADERS_MT "provision.headers"
 #define RESPONSE_MT "provision.response"
 #define ERROR_MT "provision.http_error"
-/* registry: response -> its header fields packed as "name\0value\0..." (weak keys) */
+/* registry: response -> what its lazy fields are built from (weak keys): one
+ * string, the raw header block, the effective URL, then a LazyInfo */
 #define LAZY_KEY "provision.response_fields"
 
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -207,9 +208,16 @@ struct Transfer {
   /* info, read once the transfer is done */
   long status, http_version, num_connects, local_port;
   curl_off_t total_us, pretransfer_us;
-  char *eff_url;          /* CURLINFO_EFFECTIVE_URL, copied */
   char msg[160];          /* invalid_argument / internal message */
 };
+
+/* The numbers of a response's lazy fields, at the end of its LAZY_KEY
+ * string (after the header block and the URL; read with memcpy). */
+typedef struct {
+  double time;
+  long http_version, num_connects, local_port;
+  size_t hdr_len, url_len;
+} LazyInfo;
 
 #define USE_PART offsetof(Transfer, group)
 
@@ -357,7 +365,6 @@ static void unit_destroy(Transfer *t) {
   buf_free(&t->trl);
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
-  free(t->eff_url);
   free(t);
 }
 
@@ -405,8 +412,6 @@ static void unit_release(Transfer *t) {
   Session *S = t->home;
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
-  free(t->eff_url);
-  t->eff_url = NULL;
   if (S != NULL && !S->closed && !t->custom && t->easy != NULL && S->npool < S->pool_cap) {
     buf_trim(&t->body, KEEP_BODY);
     buf_trim(&t->hdr, KEEP_HEADER);
@@ -627,15 +632,12 @@ static void transfer_out(Session *S, Transfer *t) {
 
 static void transfer_info(Session *S, Transfer *t) {
   CURL *e = t->easy;
-  char *url = NULL;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &t->http_version);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &t->num_connects);
   curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &t->local_port);
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t->total_us);
   curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &t->pretransfer_us);
-  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL && t->eff_url == NULL)
-    t->eff_url = strdup(url);   /* NULL on no memory: the result says "" */
   S->connections += t->num_connects;
 }
 
@@ -1356,6 +1358,9 @@ static void push_field_map(lua_State *L, const prv_headers *h) {
 }
 
 #define QUICK_FIELDS 24   /* fields a usual response block has at most (prv_headers_split) */
+/* hash slots of a new response: status and body, room for the lazy fields
+ * a caller usually reads (headers, time, new_connections) */
+#define RESP_SLOTS 4
 #define QUICK_NAME 128    /* longest name the quick path lower-cases on the C stack */
 
 /* The quick path's fields (prv_headers_split) usable here: names short
@@ -1396,24 +1401,90 @@ static int parsed_gc(lua_State *L) {
   return 0;
 }
 
-/* resp.header_list, resp.trailers and resp.trailer_list, built on first use
- * (and then stored in resp): most callers read only resp.headers. */
+static const char *version_name(long v) {
+  switch (v) {
+    case CURL_HTTP_VERSION_1_0: return "1.0";
+    case CURL_HTTP_VERSION_1_1: return "1.1";
+    case CURL_HTTP_VERSION_2_0: return "2";
+    case CURL_HTTP_VERSION_3: return "3";
+    default: return "";
+  }
+}
+
+/* The lazy source of the response at idx (absolute): pushes its LAZY_KEY
+ * string (or nil) and returns 1 with the header block at *p (*n bytes),
+ * the effective URL at *url and the numbers in *info; 0 when the table has
+ * none (not made by the core). The pointers stay valid while the string is
+ * on the stack. */
+static int lazy_source(lua_State *L, int idx, const char **p, size_t *n, const char **url, LazyInfo *info) {
+  size_t len = 0;
+  const char *s;
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (lua_type(L, -1) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, -1, &len);
+  if (len < sizeof *info) return 0;
+  memcpy(info, s + len - sizeof *info, sizeof *info);
+  if (info->hdr_len + info->url_len != len - sizeof *info) return 0;
+  *p = s;
+  *n = info->hdr_len;
+  *url = s + info->hdr_len;
+  return 1;
+}
+
+/* Push a userdata owning the parse of block p[0..n) (freed by its __gc if
+ * an error strikes before the caller frees it); NULL when it does not parse
+ * (it did when the response was accepted) or out of memory. */
+static prv_headers *push_parsed(lua_State *L, const char *p, size_t n) {
+  size_t pos = 0;
+  const char *why = NULL;
+  prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);
+  memset(h, 0, sizeof *h);
+  if (luaL_newmetatable(L, PARSED_MT)) {
+    lua_pushcfunction(L, parsed_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return prv_headers_parse(p, n, h, &pos, &why) == 0 ? h : NULL;
+}
+
+/* The response fields built on first read (and then stored in resp, so the
+ * next read is a plain field): headers, header_list, trailers,
+ * trailer_list (empty unless the response had trailers, which are plain
+ * fields from the start), url, http_version, time, new_connections,
+ * local_port. Everything comes from the response's LAZY_KEY string. */
 static int response_index(lua_State *L) {
-  size_t klen;
-  const char *k;
+  size_t klen, n = 0;
+  const char *k, *p = NULL, *url = NULL;
+  LazyInfo info;
+  int have;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   k = lua_tolstring(L, 2, &klen);
+  switch (klen) {   /* any other key: nothing to look up */
+    case 3: case 4: case 7: case 8: case 10: case 11: case 12: case 15: break;
+    default: return 0;
+  }
   lua_settop(L, 2);
-  if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
-    size_t n = 0;
-    const char *p = NULL;
+  memset(&info, 0, sizeof info);
+  have = lazy_source(L, 1, &p, &n, &url, &info);   /* 3: on the stack, so p and url stay valid */
+  if (klen == 7 && memcmp(k, "headers", 7) == 0) {
+    prv_field quick[QUICK_FIELDS];
+    int nq = have ? prv_headers_split(p, n, quick, QUICK_FIELDS) : 0;
+    if (nq >= 0 && quick_ok(quick, nq)) push_quick_map(L, p, quick, nq);
+    else {
+      prv_headers *h = push_parsed(L, p, n);
+      if (h != NULL) push_field_map(L, h);
+      else {
+        lua_newtable(L);
+        prv_setmetatable(L, HEADERS_MT);
+      }
+      if (h != NULL) prv_headers_free(h);
+    }
+  } else if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
     prv_field quick[64];
-    int nq, i;
-    lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);   /* 3 */
-    lua_pushvalue(L, 1);
-    lua_rawget(L, 3);                               /* 4: the raw header block, or nil */
-    if (lua_type(L, 4) == LUA_TSTRING) p = lua_tolstring(L, 4, &n);   /* on the stack: stays valid */
-    nq = p ? prv_headers_split(p, n, quick, 64) : 0;
+    int nq = have ? prv_headers_split(p, n, quick, 64) : 0, i;
     if (nq >= 0) {
       lua_createtable(L, nq, 0);
       for (i = 0; i < nq; i++) {
@@ -1425,24 +1496,31 @@ static int response_index(lua_State *L) {
         lua_rawseti(L, -2, i + 1);
       }
     } else {
-      size_t pos = 0;
-      const char *why = NULL;
-      prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);   /* 5 */
-      memset(h, 0, sizeof *h);
-      if (luaL_newmetatable(L, PARSED_MT)) {
-        lua_pushcfunction(L, parsed_gc);
-        lua_setfield(L, -2, "__gc");
+      prv_headers *h = push_parsed(L, p, n);
+      if (h != NULL) {
+        push_field_list(L, h);
+        prv_headers_free(h);
+      } else {
+        lua_newtable(L);
       }
-      lua_setmetatable(L, -2);
-      if (prv_headers_parse(p, n, h, &pos, &why) == 0) push_field_list(L, h);   /* it parsed before */
-      else lua_newtable(L);
-      prv_headers_free(h);
     }
   } else if (klen == 12 && memcmp(k, "trailer_list", 12) == 0) {
     lua_newtable(L);
   } else if (klen == 8 && memcmp(k, "trailers", 8) == 0) {
     lua_newtable(L);
     prv_setmetatable(L, HEADERS_MT);
+  } else if (!have) {
+    return 0;
+  } else if (klen == 4 && memcmp(k, "time", 4) == 0) {
+    lua_pushnumber(L, (lua_Number)info.time);
+  } else if (klen == 15 && memcmp(k, "new_connections", 15) == 0) {
+    lua_pushinteger(L, (lua_Integer)info.num_connects);
+  } else if (klen == 3 && memcmp(k, "url", 3) == 0) {
+    lua_pushlstring(L, url, info.url_len);
+  } else if (klen == 12 && memcmp(k, "http_version", 12) == 0) {
+    lua_pushstring(L, version_name(info.http_version));
+  } else if (klen == 10 && memcmp(k, "local_port", 10) == 0) {
+    lua_pushinteger(L, (lua_Integer)info.local_port);
   } else {
     return 0;
   }
@@ -1450,16 +1528,6 @@ static int response_index(lua_State *L) {
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
   return 1;
-}
-
-static const char *version_name(long v) {
-  switch (v) {
-    case CURL_HTTP_VERSION_1_0: return "1.0";
-    case CURL_HTTP_VERSION_1_1: return "1.1";
-    case CURL_HTTP_VERSION_2_0: return "2";
-    case CURL_HTTP_VERSION_3: return "3";
-    default: return "";
-  }
 }
 
 static const char *classify(CURLcode rc, int *early) {
@@ -1561,7 +1629,7 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind, *why = NULL, *part;
   int early, sent, rc, nq = -1;
-  size_t pos = 0;
+  size_t pos = 0, lazy_len;
   prv_field quick[QUICK_FIELDS];
   if (t == NULL) { push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0); return 1; }
   if (t->state == T_CLOSED) { push_err(L, "closed", "session is closed", -1, 0); return 1; }
@@ -1622,16 +1690,16 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     return 1;
   }
 
-  /* The header and trailer blocks, split or parsed in C before any Lua
-   * allocation. The usual block (few fields, each name once, no trailers)
-   * takes the quick path: no copy, no sort. */
-  if (t->trl.len == 0) {
-    nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
-    if (nq > 0 && !quick_ok(quick, nq)) nq = -1;
-  }
+  /* The header and trailer blocks are checked in C before any Lua
+   * allocation (a malformed one is an error now, not at first read). The
+   * usual block (few fields, each name once, no trailers) takes the quick
+   * path: no copy, no sort. The header fields themselves are built only
+   * when read (response_index). */
+  if (t->trl.len == 0) nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
   if (nq < 0) {
     part = "headers";
     rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
+    prv_headers_free(&t->ph);
     if (rc == 0) {
       part = "trailers";
       rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
@@ -1644,38 +1712,45 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     }
   }
 
-  lua_createtable(L, 0, 8);
+  /* The lazy fields' source, in C memory after the header block: the
+   * effective URL, then the numbers. Written whole before the one Lua
+   * string is made from it. */
+  {
+    char *url = NULL;
+    LazyInfo info;
+    if (t->easy == NULL || curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL) url = "";
+    info.time = (double)t->total_us / 1e6;
+    info.http_version = t->http_version;
+    info.num_connects = t->num_connects;
+    info.local_port = t->local_port;
+    info.hdr_len = t->hdr.len;
+    info.url_len = strlen(url);
+    lazy_len = info.hdr_len + info.url_len + sizeof info;
+    if (!buf_reserve(&t->hdr, lazy_len, lazy_len, HEADER_START)) {
+      prv_headers_free(&t->pt);
+      push_transfer_err(L, t, "internal", "out of memory", -1, 1);
+      return 1;
+    }
+    memcpy(t->hdr.p + info.hdr_len, url, info.url_len);
+    memcpy(t->hdr.p + info.hdr_len + info.url_len, &info, sizeof info);
+  }
+
+  lua_createtable(L, 0, RESP_SLOTS);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
-  lua_pushstring(L, version_name(t->http_version));
-  lua_setfield(L, -2, "http_version");
-  lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
-  lua_setfield(L, -2, "time");
-  lua_pushinteger(L, t->num_connects);
-  lua_setfield(L, -2, "new_connections");
-  lua_pushinteger(L, t->local_port);
-  lua_setfield(L, -2, "local_port");
-  lua_pushstring(L, t->eff_url ? t->eff_url : "");
-  lua_setfield(L, -2, "url");
   lua_pushlstring(L, t->body.p ? t->body.p : "", t->body.len);
   lua_setfield(L, -2, "body");
-  if (nq >= 0) push_quick_map(L, t->hdr.p, quick, nq);
-  else push_field_map(L, &t->ph);
-  lua_setfield(L, -2, "headers");
   if (nq < 0 && t->pt.nfields > 0) {   /* trailers are rare: built at once when present */
     push_field_list(L, &t->pt);
     lua_setfield(L, -2, "trailer_list");
     push_field_map(L, &t->pt);
     lua_setfield(L, -2, "trailers");
   }
-  if (nq > 0 || (nq < 0 && t->ph.nfields > 0)) {
-    lua_pushvalue(L, -1);
-    lua_pushlstring(L, t->hdr.p, t->hdr.len);
-    lua_rawset(L, lazy);     /* header_list is built from the raw block when first read */
-  }
-  prv_setmetatable(L, RESPONSE_MT);
-  prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
+  lua_pushvalue(L, -1);
+  lua_pushlstring(L, t->hdr.p, lazy_len);
+  lua_rawset(L, lazy);
+  prv_setmetatable(L, RESPONSE_MT);
   return 0;
 }
 
