@@ -51,6 +51,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,20 @@ typedef struct {
   double time;
   long http_version, num_connects, local_port;
   size_t hdr_len, url_len;
+  int nfields;            /* spans stored (the quick path's fields), or -1 */
 } LazyInfo;
+
+/* A response's lazy source string, unpacked (pointers into it):
+ * [header block][effective URL][nfields x 4 uint16_t spans][LazyInfo]. The
+ * spans (name offset, name length, value offset, value length) are the
+ * prv_headers_split fields of a block under 64 KiB, so that neither a
+ * first read of `headers` nor core.header splits the block again. */
+typedef struct {
+  const char *hdr, *url, *spans;
+  LazyInfo info;
+} LazySrc;
+
+#define SPAN_BYTES (4 * sizeof(uint16_t))
 
 #define USE_PART offsetof(Transfer, group)
 
@@ -1412,12 +1426,11 @@ static const char *version_name(long v) {
 }
 
 /* The lazy source of the response at idx (absolute): pushes its LAZY_KEY
- * string (or nil) and returns 1 with the header block at *p (*n bytes),
- * the effective URL at *url and the numbers in *info; 0 when the table has
- * none (not made by the core). The pointers stay valid while the string is
- * on the stack. */
-static int lazy_source(lua_State *L, int idx, const char **p, size_t *n, const char **url, LazyInfo *info) {
-  size_t len = 0;
+ * string (or nil) and returns 1 with *src filled; 0 when the table has none
+ * (not made by the core). src's pointers stay valid while the string is on
+ * the stack. */
+static int lazy_source(lua_State *L, int idx, LazySrc *src) {
+  size_t len = 0, spans;
   const char *s;
   lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
   lua_pushvalue(L, idx);
@@ -1425,13 +1438,30 @@ static int lazy_source(lua_State *L, int idx, const char **p, size_t *n, const c
   lua_remove(L, -2);
   if (lua_type(L, -1) != LUA_TSTRING) return 0;
   s = lua_tolstring(L, -1, &len);
-  if (len < sizeof *info) return 0;
-  memcpy(info, s + len - sizeof *info, sizeof *info);
-  if (info->hdr_len + info->url_len != len - sizeof *info) return 0;
-  *p = s;
-  *n = info->hdr_len;
-  *url = s + info->hdr_len;
+  if (len < sizeof src->info) return 0;
+  memcpy(&src->info, s + len - sizeof src->info, sizeof src->info);
+  spans = src->info.nfields > 0 ? (size_t)src->info.nfields * SPAN_BYTES : 0;
+  if (src->info.hdr_len + src->info.url_len + spans != len - sizeof src->info) return 0;
+  src->hdr = s;
+  src->url = s + src->info.hdr_len;
+  src->spans = src->url + src->info.url_len;
   return 1;
+}
+
+/* The quick path's fields of a lazy source into out[QUICK_FIELDS]: their
+ * number, or -1 when the block did not take the quick path. */
+static int lazy_fields(const LazySrc *src, prv_field *out) {
+  int i, n = src->info.nfields;
+  uint16_t v[4];
+  if (n < 0 || n > QUICK_FIELDS) return -1;
+  for (i = 0; i < n; i++) {
+    memcpy(v, src->spans + (size_t)i * SPAN_BYTES, sizeof v);
+    out[i].name.off = v[0];
+    out[i].name.len = v[1];
+    out[i].value.off = v[2];
+    out[i].value.len = v[3];
+  }
+  return n;
 }
 
 /* Push a userdata owning the parse of block p[0..n) (freed by its __gc if
@@ -1455,74 +1485,96 @@ static prv_headers *push_parsed(lua_State *L, const char *p, size_t n) {
  * trailer_list (empty unless the response had trailers, which are plain
  * fields from the start), url, http_version, time, new_connections,
  * local_port. Everything comes from the response's LAZY_KEY string. */
+enum { F_HEADERS, F_HEADER_LIST, F_TRAILERS, F_TRAILER_LIST, F_TIME, F_NEW_CONNECTIONS, F_URL, F_HTTP_VERSION,
+       F_LOCAL_PORT, F_NONE };
+
+/* Which lazy field the key k names (F_NONE for any other key, such as the
+ * `kind` every caller asks a response for, which must cost little). */
+static int lazy_field(const char *k, size_t n) {
+  switch (n) {
+    case 3: return memcmp(k, "url", 3) == 0 ? F_URL : F_NONE;
+    case 4: return memcmp(k, "time", 4) == 0 ? F_TIME : F_NONE;
+    case 7: return memcmp(k, "headers", 7) == 0 ? F_HEADERS : F_NONE;
+    case 8: return memcmp(k, "trailers", 8) == 0 ? F_TRAILERS : F_NONE;
+    case 10: return memcmp(k, "local_port", 10) == 0 ? F_LOCAL_PORT : F_NONE;
+    case 11: return memcmp(k, "header_list", 11) == 0 ? F_HEADER_LIST : F_NONE;
+    case 12:
+      if (memcmp(k, "trailer_list", 12) == 0) return F_TRAILER_LIST;
+      return memcmp(k, "http_version", 12) == 0 ? F_HTTP_VERSION : F_NONE;
+    case 15: return memcmp(k, "new_connections", 15) == 0 ? F_NEW_CONNECTIONS : F_NONE;
+    default: return F_NONE;
+  }
+}
+
 static int response_index(lua_State *L) {
   size_t klen, n = 0;
-  const char *k, *p = NULL, *url = NULL;
-  LazyInfo info;
-  int have;
+  const char *k, *p = NULL;
+  LazySrc src;
+  int have, f;
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   k = lua_tolstring(L, 2, &klen);
-  switch (klen) {   /* any other key: nothing to look up */
-    case 3: case 4: case 7: case 8: case 10: case 11: case 12: case 15: break;
-    default: return 0;
-  }
+  if ((f = lazy_field(k, klen)) == F_NONE) return 0;
   lua_settop(L, 2);
-  memset(&info, 0, sizeof info);
-  have = lazy_source(L, 1, &p, &n, &url, &info);   /* 3: on the stack, so p and url stay valid */
-  if (klen == 7 && memcmp(k, "headers", 7) == 0) {
-    prv_field quick[QUICK_FIELDS];
-    int nq = have ? prv_headers_split(p, n, quick, QUICK_FIELDS) : 0;
-    if (nq >= 0 && quick_ok(quick, nq)) push_quick_map(L, p, quick, nq);
-    else {
-      prv_headers *h = push_parsed(L, p, n);
-      if (h != NULL) push_field_map(L, h);
+  have = lazy_source(L, 1, &src);   /* 3: on the stack, so src's pointers stay valid */
+  if (have) {
+    p = src.hdr;
+    n = src.info.hdr_len;
+  }
+  switch (f) {
+    case F_HEADERS: {
+      prv_field quick[QUICK_FIELDS];
+      int nq = have ? lazy_fields(&src, quick) : 0;
+      if (nq >= 0 && quick_ok(quick, nq)) push_quick_map(L, p, quick, nq);
       else {
-        lua_newtable(L);
-        prv_setmetatable(L, HEADERS_MT);
+        prv_headers *h = push_parsed(L, p, n);
+        if (h != NULL) {
+          push_field_map(L, h);
+          prv_headers_free(h);
+        } else {
+          lua_newtable(L);
+          prv_setmetatable(L, HEADERS_MT);
+        }
       }
-      if (h != NULL) prv_headers_free(h);
+      break;
     }
-  } else if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
-    prv_field quick[64];
-    int nq = have ? prv_headers_split(p, n, quick, 64) : 0, i;
-    if (nq >= 0) {
-      lua_createtable(L, nq, 0);
-      for (i = 0; i < nq; i++) {
-        lua_createtable(L, 2, 0);
-        lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
-        lua_rawseti(L, -2, 1);
-        lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
-        lua_rawseti(L, -2, 2);
-        lua_rawseti(L, -2, i + 1);
-      }
-    } else {
-      prv_headers *h = push_parsed(L, p, n);
-      if (h != NULL) {
-        push_field_list(L, h);
-        prv_headers_free(h);
+    case F_HEADER_LIST: {
+      prv_field quick[64];
+      int nq = !have ? 0 : src.info.nfields >= 0 ? lazy_fields(&src, quick) : prv_headers_split(p, n, quick, 64), i;
+      if (nq >= 0) {
+        lua_createtable(L, nq, 0);
+        for (i = 0; i < nq; i++) {
+          lua_createtable(L, 2, 0);
+          lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
+          lua_rawseti(L, -2, 1);
+          lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
+          lua_rawseti(L, -2, 2);
+          lua_rawseti(L, -2, i + 1);
+        }
       } else {
-        lua_newtable(L);
+        prv_headers *h = push_parsed(L, p, n);
+        if (h != NULL) {
+          push_field_list(L, h);
+          prv_headers_free(h);
+        } else {
+          lua_newtable(L);
+        }
       }
+      break;
     }
-  } else if (klen == 12 && memcmp(k, "trailer_list", 12) == 0) {
-    lua_newtable(L);
-  } else if (klen == 8 && memcmp(k, "trailers", 8) == 0) {
-    lua_newtable(L);
-    prv_setmetatable(L, HEADERS_MT);
-  } else if (!have) {
-    return 0;
-  } else if (klen == 4 && memcmp(k, "time", 4) == 0) {
-    lua_pushnumber(L, (lua_Number)info.time);
-  } else if (klen == 15 && memcmp(k, "new_connections", 15) == 0) {
-    lua_pushinteger(L, (lua_Integer)info.num_connects);
-  } else if (klen == 3 && memcmp(k, "url", 3) == 0) {
-    lua_pushlstring(L, url, info.url_len);
-  } else if (klen == 12 && memcmp(k, "http_version", 12) == 0) {
-    lua_pushstring(L, version_name(info.http_version));
-  } else if (klen == 10 && memcmp(k, "local_port", 10) == 0) {
-    lua_pushinteger(L, (lua_Integer)info.local_port);
-  } else {
-    return 0;
+    case F_TRAILER_LIST: lua_newtable(L); break;
+    case F_TRAILERS:
+      lua_newtable(L);
+      prv_setmetatable(L, HEADERS_MT);
+      break;
+    default:
+      if (!have) return 0;
+      switch (f) {
+        case F_TIME: lua_pushnumber(L, (lua_Number)src.info.time); break;
+        case F_NEW_CONNECTIONS: lua_pushinteger(L, (lua_Integer)src.info.num_connects); break;
+        case F_URL: lua_pushlstring(L, src.url, src.info.url_len); break;
+        case F_HTTP_VERSION: lua_pushstring(L, version_name(src.info.http_version)); break;
+        default: lua_pushinteger(L, (lua_Integer)src.info.local_port); break;
+      }
   }
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
@@ -1719,20 +1771,36 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     char *url = NULL;
     LazyInfo info;
     if (t->easy == NULL || curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL) url = "";
+    memset(&info, 0, sizeof info);   /* padding too: the bytes go into a Lua string */
     info.time = (double)t->total_us / 1e6;
     info.http_version = t->http_version;
     info.num_connects = t->num_connects;
     info.local_port = t->local_port;
     info.hdr_len = t->hdr.len;
     info.url_len = strlen(url);
-    lazy_len = info.hdr_len + info.url_len + sizeof info;
+    info.nfields = nq >= 0 && t->hdr.len <= 0xffff ? nq : -1;
+    lazy_len = info.hdr_len + info.url_len + (info.nfields > 0 ? (size_t)info.nfields * SPAN_BYTES : 0) + sizeof info;
     if (!buf_reserve(&t->hdr, lazy_len, lazy_len, HEADER_START)) {
       prv_headers_free(&t->pt);
       push_transfer_err(L, t, "internal", "out of memory", -1, 1);
       return 1;
     }
-    memcpy(t->hdr.p + info.hdr_len, url, info.url_len);
-    memcpy(t->hdr.p + info.hdr_len + info.url_len, &info, sizeof info);
+    {
+      char *w = t->hdr.p + info.hdr_len;
+      int i;
+      memcpy(w, url, info.url_len);
+      w += info.url_len;
+      for (i = 0; i < info.nfields; i++) {
+        uint16_t v[4];
+        v[0] = (uint16_t)quick[i].name.off;
+        v[1] = (uint16_t)quick[i].name.len;
+        v[2] = (uint16_t)quick[i].value.off;
+        v[3] = (uint16_t)quick[i].value.len;
+        memcpy(w, v, sizeof v);
+        w += sizeof v;
+      }
+      memcpy(w, &info, sizeof info);
+    }
   }
 
   lua_createtable(L, 0, RESP_SLOTS);
