@@ -1582,6 +1582,90 @@ static int response_index(lua_State *L) {
   return 1;
 }
 
+/* ASCII case-insensitive equality of a[0..n) and b[0..n) (only A-Z fold,
+ * as the headers map's keys do). */
+static int same_ci(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* core.header(resp, name) -> the value resp.headers[name] has, read from
+ * the response's header block without building the headers map: the
+ * quick path's spans are scanned (names are distinct there); any other
+ * block (repeats, folded lines, many fields) is parsed as the map would
+ * be. A map already built (or set) is read instead, and a table the core
+ * did not make gets resp.headers[name]. */
+static int l_header(lua_State *L) {
+  size_t nlen;
+  const char *name;
+  LazySrc src;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 2) != LUA_TSTRING) return luaL_argerror(L, 2, "header name (string) expected");
+  name = lua_tolstring(L, 2, &nlen);
+  lua_settop(L, 2);
+  lua_pushliteral(L, "headers");
+  lua_rawget(L, 1);                                   /* 3 */
+  if (lua_isnil(L, 3)) {
+    lua_pop(L, 1);
+    if (lazy_source(L, 1, &src)) {                    /* 3: keeps src valid */
+      prv_field f[QUICK_FIELDS];
+      int n = lazy_fields(&src, f), i;
+      if (n >= 0) {
+        for (i = 0; i < n; i++) {
+          if (f[i].name.len == nlen && same_ci(src.hdr + f[i].name.off, name, nlen)) {
+            lua_pushlstring(L, src.hdr + f[i].value.off, f[i].value.len);
+            return 1;
+          }
+        }
+        lua_pushnil(L);
+        return 1;
+      } else {
+        prv_headers *h = push_parsed(L, src.hdr, src.info.hdr_len);   /* 4 */
+        if (h != NULL) {
+          for (i = 0; i < (int)h->nmerged; i++) {
+            const prv_field *m = &h->merged[i];
+            if (m->name.len == nlen && same_ci(h->text + m->name.off, name, nlen)) {
+              lua_pushlstring(L, h->text + m->value.off, m->value.len);
+              prv_headers_free(h);
+              return 1;
+            }
+          }
+          prv_headers_free(h);
+        }
+        lua_pushnil(L);
+        return 1;
+      }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "headers");                    /* a table not made by the core */
+    if (lua_isnil(L, 3)) return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_gettable(L, 3);
+  return 1;
+}
+
+/* core.response_fields(resp) -> resp, with every lazily built field read
+ * once (so that pairs/next and encoders see them all). */
+static int l_response_fields(lua_State *L) {
+  static const char *const names[] = { "headers", "header_list", "trailers", "trailer_list", "url",
+                                        "http_version", "time", "new_connections", "local_port", NULL };
+  int i;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  for (i = 0; names[i] != NULL; i++) {
+    lua_getfield(L, 1, names[i]);
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
 static const char *classify(CURLcode rc, int *early) {
   *early = 0;
   switch (rc) {
@@ -2598,4 +2682,8 @@ void prv_open_http(lua_State *L) {
   lua_remove(L, -2);
   lua_pushcclosure(L, l_session, 1);
   lua_setfield(L, -2, "session");
+  lua_pushcfunction(L, l_header);
+  lua_setfield(L, -2, "header");
+  lua_pushcfunction(L, l_response_fields);
+  lua_setfield(L, -2, "response_fields");
 }
