@@ -194,6 +194,7 @@ struct Transfer {
   size_t slot;            /* a stream's anchor slot (1-based) */
   struct curl_slist *hlast;   /* prepare: the last line of this request so far */
   struct curl_slist *hnext;   /* prepare: the next line of the last use's list to compare */
+  size_t hbytes;          /* prepare: bytes of this request's header lines so far (+2 each) */
   int state;              /* T_* after prepare */
   int in_multi, done;
   int added;              /* handed to libcurl: it may have sent bytes */
@@ -915,9 +916,10 @@ static int ieq(const char *a, size_t alen, const char *b) {
 
 /* The next line of the request's header list: the last use's node when it
  * holds the same line, else a new one (the rest of the old list goes). 0 on
- * allocation failure. */
-static int put_line(Transfer *t, const char *line) {
+ * allocation failure. len: strlen(line). */
+static int put_line(Transfer *t, const char *line, size_t len) {
   struct curl_slist *cur = t->hnext, *nl;
+  t->hbytes += len + 2;
   if (cur != NULL) {
     if (strcmp(cur->data, line) == 0) {
       t->hlast = cur;
@@ -945,13 +947,41 @@ static void end_lines(Transfer *t) {
   t->hnext = NULL;
 }
 
+/* When the last use's next line is "name: value" (what add_header_line
+ * would make of them), take it as this request's next line and return 1:
+ * a request that repeats its predecessor's headers (the same operation
+ * again) neither checks nor builds them again. Compares bytes, never string
+ * pointers (a collected string's address is reused). The same bytes are
+ * the same checked pair only when the name holds no ':' (name "A: b" with
+ * value "c" makes the line of name "A" with value "b: c"): every line was
+ * made from a token name, which holds none, and ends its name at the first
+ * ':' (or, empty-valued, is the name and a ';'). */
+static int same_next_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
+  const char *d;
+  size_t len = vlen == 0 ? nlen + 1 : nlen + 2 + vlen;
+  if (t->hnext == NULL) return 0;
+  d = t->hnext->data;
+  if (strlen(d) != len || memcmp(d, name, nlen) != 0 || memchr(d, ':', nlen) != NULL) return 0;
+  if (vlen == 0) {
+    if (d[nlen] != ';') return 0;
+  } else if (d[nlen] != ':' || d[nlen + 1] != ' ' || memcmp(d + nlen + 2, value, vlen) != 0) {
+    return 0;
+  }
+  t->hlast = t->hnext;
+  t->hnext = t->hnext->next;
+  t->hbytes += len + 2;
+  return 1;
+}
+
 /* Append "name: value" to the request's header lines. 0 on allocation
  * failure. No Lua call happens between the malloc and the free. */
 static int add_header_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
   char small[256];
   size_t total = nlen + vlen + 3;
-  char *line = total <= sizeof small ? small : (char *)malloc(total);
+  char *line;
   int ok;
+  if (same_next_line(t, name, nlen, value, vlen)) return 1;
+  line = total <= sizeof small ? small : (char *)malloc(total);
   if (line == NULL) return 0;
   memcpy(line, name, nlen);
   if (vlen == 0) {
@@ -963,18 +993,27 @@ static int add_header_line(Transfer *t, const char *name, size_t nlen, const cha
     memcpy(line + nlen + 2, value, vlen);
     line[nlen + 2 + vlen] = '\0';
   }
-  ok = put_line(t, line);
+  ok = put_line(t, line, vlen == 0 ? nlen + 1 : nlen + 2 + vlen);
   if (line != small) free(line);
   return ok;
 }
 
 /* Append a literal line ("Name:" removes a header libcurl would add). */
 static int add_raw_header(Transfer *t, const char *line) {
-  return put_line(t, line);
+  return put_line(t, line, strlen(line));
 }
 
 /* Headers of the caller's that change what the core adds (take_header). */
 enum { SEEN_CTYPE = 1, SEEN_EXPECT = 2, SEEN_UA = 4 };
+
+static int seen_bit(const char *name, size_t nlen) {
+  switch (nlen) {
+    case 12: return ieq(name, nlen, "content-type") ? SEEN_CTYPE : 0;
+    case 6: return ieq(name, nlen, "expect") ? SEEN_EXPECT : 0;
+    case 10: return ieq(name, nlen, "user-agent") ? SEEN_UA : 0;
+    default: return 0;
+  }
+}
 
 /* Validate and add the header at stack -2 (name) / -1 (value). */
 static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
@@ -986,6 +1025,10 @@ static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
     return luaL_error(L, "header %d: value must be a string", k);
   name = lua_tolstring(L, -2, &nlen);
   value = lua_tolstring(L, -1, &vlen);
+  if (same_next_line(t, name, nlen, value, vlen)) {   /* the last use's line: checked then */
+    *seen |= seen_bit(name, nlen);
+    return T_NONE;
+  }
   if (has_ctl(name, nlen)) {
     snprintf(msg, sizeof msg, "header %d: name contains CR, LF or NUL", k);
     return set_invalid(t, msg);
@@ -998,21 +1041,14 @@ static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
     snprintf(msg, sizeof msg, "header %d: value contains CR, LF or NUL", k);
     return set_invalid(t, msg);
   }
-  switch (nlen) {
-    case 14: case 17:
-      /* The body's framing is the core's: a caller's Content-Length or
-       * Transfer-Encoding would desynchronise a kept-alive connection. */
-      if (ieq(name, nlen, "content-length") || ieq(name, nlen, "transfer-encoding")) {
-        snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
-                 nlen == 14 ? "Content-Length" : "Transfer-Encoding");
-        return set_invalid(t, msg);
-      }
-      break;
-    case 12: if (ieq(name, nlen, "content-type")) *seen |= SEEN_CTYPE; break;
-    case 6: if (ieq(name, nlen, "expect")) *seen |= SEEN_EXPECT; break;
-    case 10: if (ieq(name, nlen, "user-agent")) *seen |= SEEN_UA; break;
-    default: break;
+  /* The body's framing is the core's: a caller's Content-Length or
+   * Transfer-Encoding would desynchronise a kept-alive connection. */
+  if ((nlen == 14 && ieq(name, nlen, "content-length")) || (nlen == 17 && ieq(name, nlen, "transfer-encoding"))) {
+    snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
+             nlen == 14 ? "Content-Length" : "Transfer-Encoding");
+    return set_invalid(t, msg);
   }
+  *seen |= seen_bit(name, nlen);
   if (!add_header_line(t, name, nlen, value, vlen)) return set_internal(t, "out of memory");
   return T_NONE;
 }
@@ -1115,24 +1151,26 @@ enum {
 /* The fields present in the request table at ri. A table with a metatable
  * may have any (its __index decides): all bits. A plain one is walked once
  * with lua_next (no allocation, no Lua code), so that prepare reads only
- * the few fields a request has instead of asking for each of sixteen. */
-static int present_keys(lua_State *L, int ri) {
+ * the few fields a request has instead of asking for each of sixteen; the
+ * values of method, url, body and headers are copied on the way into the
+ * four stack slots from `slots` (absolute), which hold nil before. */
+static int present_keys(lua_State *L, int ri, int slots) {
   int bits = 0;
   if (lua_getmetatable(L, ri)) { lua_pop(L, 1); return K_ALL; }
   lua_pushnil(L);
   while (lua_next(L, ri) != 0) {
     size_t n;
     const char *k;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) continue;
-    k = lua_tolstring(L, -1, &n);
+    int slot = 0;
+    if (lua_type(L, -2) != LUA_TSTRING) { lua_pop(L, 1); continue; }
+    k = lua_tolstring(L, -2, &n);
     switch (n) {
-      case 3: if (memcmp(k, "url", 3) == 0) bits |= K_URL; else if (memcmp(k, "key", 3) == 0) bits |= K_STR << S_KEY; break;
-      case 4: if (memcmp(k, "body", 4) == 0) bits |= K_BODY; else if (memcmp(k, "cert", 4) == 0) bits |= K_STR << S_CERT; break;
+      case 3: if (memcmp(k, "url", 3) == 0) slot = 2; else if (memcmp(k, "key", 3) == 0) bits |= K_STR << S_KEY; break;
+      case 4: if (memcmp(k, "body", 4) == 0) slot = 3; else if (memcmp(k, "cert", 4) == 0) bits |= K_STR << S_CERT; break;
       case 5: if (memcmp(k, "proxy", 5) == 0) bits |= K_STR << S_PROXY; break;
-      case 6: if (memcmp(k, "method", 6) == 0) bits |= K_METHOD; else if (memcmp(k, "verify", 6) == 0) bits |= K_VERIFY; break;
+      case 6: if (memcmp(k, "method", 6) == 0) slot = 1; else if (memcmp(k, "verify", 6) == 0) bits |= K_VERIFY; break;
       case 7:
-        if (memcmp(k, "headers", 7) == 0) bits |= K_HEADERS;
+        if (memcmp(k, "headers", 7) == 0) slot = 4;
         else if (memcmp(k, "timeout", 7) == 0) bits |= K_TIMEOUT;
         else if (memcmp(k, "ca_file", 7) == 0) bits |= K_STR << S_CA_FILE;
         else if (memcmp(k, "ca_path", 7) == 0) bits |= K_STR << S_CA_PATH;
@@ -1146,6 +1184,8 @@ static int present_keys(lua_State *L, int ri) {
       case 15: if (memcmp(k, "connect_timeout", 15) == 0) bits |= K_CONNECT_TIMEOUT; break;
       default: break;
     }
+    if (slot > 0) lua_replace(L, slots + slot - 1);   /* pops the value */
+    else lua_pop(L, 1);
   }
   return bits;
 }
@@ -1161,7 +1201,7 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
   size_t mlen, ulen, blen = 0;
   const char *bad;
   double connect_timeout = S->connect_timeout, timeout = S->timeout, d;
-  int verify = S->verify, seen = 0, rc, i, idempotent, keys;
+  int verify = S->verify, seen = 0, rc, i, idempotent, keys, slots;
   int is_get, is_head, is_post, is_put, wants_body;
   long ms;
   curl_off_t maxfile;
@@ -1169,40 +1209,44 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
 
   if (lua_type(L, ri) != LUA_TTABLE) return luaL_error(L, "request %d: table expected, got %s", k, luaL_typename(L, ri));
   /* method, url, body, the string overrides and the headers' walk stay on the stack */
-  if (!lua_checkstack(L, 3 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
+  if (!lua_checkstack(L, 4 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
   t->max_body = S->max_body;
   t->hlast = NULL;
   t->hnext = t->headers;
-  keys = present_keys(L, ri);
-
-  if (keys & K_METHOD) lua_getfield(L, ri, "method");
-  else lua_pushnil(L);
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushliteral(L, "GET"); }
-  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: method must be a string", k);
-  method = lua_tolstring(L, -1, &mlen);   /* stays on the stack: alive for the setopt below */
-  if (mlen > MAX_METHOD_LEN || !is_token(method, mlen)) return set_invalid(t, "method is not an HTTP token");
-
-  if (keys & K_URL) lua_getfield(L, ri, "url");
-  else lua_pushnil(L);
-  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: url must be a string", k);
-  url = lua_tolstring(L, -1, &ulen);
-  if ((bad = check_url(S, url, ulen)) != NULL) return set_invalid(t, bad);
-
-  if (keys & K_BODY) lua_getfield(L, ri, "body");
-  else lua_pushnil(L);
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: body must be a string", k);
-    body = lua_tolstring(L, -1, &blen);
+  t->hbytes = 0;
+  /* slots: method, url, body, headers (filled by the walk, or one by one) */
+  slots = lua_gettop(L) + 1;
+  for (i = 0; i < 4; i++) lua_pushnil(L);
+  keys = present_keys(L, ri, slots);
+  if (keys == K_ALL) {
+    static const char *const fields[] = { "method", "url", "body", "headers" };
+    for (i = 0; i < 4; i++) {
+      lua_getfield(L, ri, fields[i]);
+      lua_replace(L, slots + i);
+    }
   }
 
-  if (keys & K_HEADERS) {
-    lua_getfield(L, ri, "headers");
-    if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
-      rc = take_headers(L, t, lua_gettop(L), &seen);
-      if (rc != T_NONE) return rc;
-    }
-    lua_pop(L, 1);
+  if (lua_isnil(L, slots)) {
+    lua_pushliteral(L, "GET");
+    lua_replace(L, slots);
+  }
+  if (lua_type(L, slots) != LUA_TSTRING) return luaL_error(L, "request %d: method must be a string", k);
+  method = lua_tolstring(L, slots, &mlen);   /* stays on the stack: alive for the setopt below */
+  if (mlen > MAX_METHOD_LEN || !is_token(method, mlen)) return set_invalid(t, "method is not an HTTP token");
+
+  if (lua_type(L, slots + 1) != LUA_TSTRING) return luaL_error(L, "request %d: url must be a string", k);
+  url = lua_tolstring(L, slots + 1, &ulen);
+  if ((bad = check_url(S, url, ulen)) != NULL) return set_invalid(t, bad);
+
+  if (!lua_isnil(L, slots + 2)) {
+    if (lua_type(L, slots + 2) != LUA_TSTRING) return luaL_error(L, "request %d: body must be a string", k);
+    body = lua_tolstring(L, slots + 2, &blen);
+  }
+
+  if (!lua_isnil(L, slots + 3)) {
+    if (lua_type(L, slots + 3) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
+    rc = take_headers(L, t, slots + 3, &seen);
+    if (rc != T_NONE) return rc;
   }
 
   /* per-request overrides */
@@ -1281,10 +1325,7 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
     /* libcurl builds the request line and headers in a buffer of at most
      * 1 MiB and fails past it with "out of memory", which would read as a
      * response fault after sending: refuse it here, nothing sent */
-    size_t bytes = strlen(url) + mlen;
-    const struct curl_slist *h;
-    for (h = t->headers; h != NULL && bytes <= REQUEST_HEAD_MAX; h = h->next) bytes += strlen(h->data) + 2;
-    if (bytes > REQUEST_HEAD_MAX) return set_invalid(t, "the URL and headers exceed 1,000,000 bytes");
+    if (ulen + mlen + t->hbytes > REQUEST_HEAD_MAX) return set_invalid(t, "the URL and headers exceed 1,000,000 bytes");
   }
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
   if (t->headers != t->o_headers) {
