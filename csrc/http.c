@@ -137,6 +137,7 @@ struct Session {
   int env_proxy;          /* a proxy variable was set in the environment when the session began */
   char origin[MAX_ORIGIN];   /* "scheme://authority" of the last URL check_url accepted */
   size_t origin_len;
+  int lazy_ref, rmt_ref;  /* registry refs: the LAZY_KEY table, RESPONSE_MT (array slots: cheap to read) */
 };
 
 /* ---- growable byte buffer ------------------------------------------------- */
@@ -477,6 +478,19 @@ static int err_tostring(lua_State *L) {
   return 1;
 }
 
+/* The userdata at index 1 when it has the class metatable, which every
+ * method of the class holds as upvalue 1 (new_class): cheaper than
+ * luaL_checkudata's registry lookup; anything else gets its error. */
+static void *check_self(lua_State *L, const char *tname) {
+  void *p = lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same) return p;
+  }
+  return luaL_checkudata(L, 1, tname);
+}
+
 static int push_closed(lua_State *L) {
   lua_pushnil(L);
   push_err(L, "closed", "session is closed", -1, 0);
@@ -538,6 +552,7 @@ static int set_internal(Transfer *t, const char *msg);
 /* One request()/perform()/start(): owns the units of its transfers. */
 typedef struct {
   Group g;
+  Session *home;          /* its session (alive until the results are built: the anchor holds it) */
   int ref;                /* registry: {session=, anchored strings} then {results=}; LUA_NOREF for request() */
   int released;           /* closed: C resources freed, methods answer "closed" */
   int have_results;
@@ -773,27 +788,39 @@ static void session_release(Session *S) {
 }
 
 static int session_gc(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   session_release(S);
+  /* only now: a batch or stream building results after close() reads them */
+  if (S->lazy_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, S->lazy_ref);
+  if (S->rmt_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  S->lazy_ref = S->rmt_ref = LUA_NOREF;
   return 0;
 }
 
+/* Push the LAZY_KEY table and RESPONSE_MT (what push_entry needs); returns
+ * the index of the first. */
+static int push_result_ctx(lua_State *L, Session *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  return lua_gettop(L) - 1;
+}
+
 static int session_close(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   session_release(S);
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int session_tostring(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   if (S->closed) lua_pushliteral(L, "provision.session (closed)");
   else lua_pushfstring(L, "provision.session (%p)", (void *)S);
   return 1;
 }
 
 static int session_stats(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   if (S->closed) return push_closed(L);
   lua_createtable(L, 0, 2);
   lua_pushinteger(L, S->requests);
@@ -820,7 +847,12 @@ static int l_session(lua_State *L) {
   S = (Session *)prv_newuserdata(L, sizeof *S);   /* index 2 */
   memset(S, 0, sizeof *S);
   S->closed = 1;                                   /* until the handles exist */
+  S->lazy_ref = S->rmt_ref = LUA_NOREF;
   prv_setmetatable(L, SESSION_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  S->lazy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_getmetatable(L, RESPONSE_MT);
+  S->rmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   S->timeout = DEFAULT_TIMEOUT;
   S->verify = 1;
@@ -1800,7 +1832,8 @@ static void push_transfer_err(lua_State *L, const Transfer *t, const char *kind,
 }
 
 /* Pushes the response or the error of one transfer; returns 1 for an error.
- * lazy: absolute index of the registry's LAZY_KEY table. t may be NULL (no
+ * lazy: absolute index of the LAZY_KEY table, RESPONSE_MT above it
+ * (push_result_ctx). t may be NULL (no
  * unit could be made for the request). */
 static int push_entry(lua_State *L, Transfer *t, int lazy) {
   char msg[CURL_ERROR_SIZE + 64];
@@ -1943,7 +1976,8 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
   lua_pushvalue(L, -1);
   lua_pushlstring(L, t->hdr.p, lazy_len);
   lua_rawset(L, lazy);
-  prv_setmetatable(L, RESPONSE_MT);
+  lua_pushvalue(L, lazy + 1);
+  lua_setmetatable(L, -2);
   return 0;
 }
 
@@ -1966,7 +2000,7 @@ static void batch_close(lua_State *L, Batch *B) {
 }
 
 static int batch_gc(lua_State *L) {
-  Batch *B = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  Batch *B = (Batch *)check_self(L, BATCH_MT);
   batch_close(L, B);
   return 0;
 }
@@ -1986,6 +2020,7 @@ static Batch *batch_new(lua_State *L, Session *S) {
   memset(B, 0, size);
   B->ref = LUA_NOREF;
   B->n = n;
+  B->home = S;
   prv_setmetatable(L, BATCH_MT);
   lua_createtable(L, (int)n, 1);
   anchor = lua_gettop(L);
@@ -2025,8 +2060,7 @@ static void push_results(lua_State *L, Batch *B) {
   int out, lazy;
   lua_createtable(L, (int)B->n, 0);
   out = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  lazy = lua_gettop(L);
+  lazy = push_result_ctx(L, B->home);
   for (i = 0; i < B->n; i++) {
     Transfer *t = B->t[i];
     push_entry(L, t, lazy);
@@ -2039,7 +2073,7 @@ static void push_results(lua_State *L, Batch *B) {
 
 /* perform(): start, step until done, results. */
 static int session_perform(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Batch *B;
 
   if (S->closed) return push_closed(L);
@@ -2079,13 +2113,12 @@ static int request_p(lua_State *L) {   /* 1: session, 2: request, 3: the OneCall
     unit_attach(S, &c->g, t);
     while (!group_drive(&c->g, 1000)) {}
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  c->failed = push_entry(L, t, lua_gettop(L));
+  c->failed = push_entry(L, t, push_result_ctx(L, S));
   return 1;
 }
 
 static int session_request(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   OneCall c;
   int rc;
   if (S->closed) return push_closed(L);
@@ -2117,7 +2150,7 @@ static int session_request(lua_State *L) {
 /* session:start(list) -> batch: the transfers are in the multi handle and
  * have had one curl_multi_perform; nothing waits. */
 static int session_start(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Batch *B;
   if (S->closed) return push_closed(L);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -2130,7 +2163,7 @@ static int session_start(lua_State *L) {
 }
 
 static Batch *check_batch(lua_State *L) {
-  return (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  return (Batch *)check_self(L, BATCH_MT);
 }
 
 static int batch_closed(lua_State *L) {
@@ -2270,7 +2303,7 @@ static int batch_tostring(lua_State *L) {
 /* ---- streams ------------------------------------------------------------- */
 
 static Stream *check_stream(lua_State *L) {
-  return (Stream *)luaL_checkudata(L, 1, STREAM_MT);
+  return (Stream *)check_self(L, STREAM_MT);
 }
 
 static int stream_closed(lua_State *L) {
@@ -2357,7 +2390,7 @@ static int stream_close_m(lua_State *L) {
 
 /* session:stream() -> stream */
 static int session_stream(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Stream *St;
   if (S->closed) return push_closed(L);
   lua_settop(L, 1);
@@ -2458,7 +2491,7 @@ static int stream_collect_p(lua_State *L) {
   int n = 0;
   lua_createtable(L, 8, 0);                     /* 2 */
   lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);   /* 3: anchor */
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY); /* 4 */
+  push_result_ctx(L, St->S);                    /* 4, 5 */
   /* One unit at a time leaves the queue before anything is built for it:
    * units that end meanwhile (a finalizer closing the session) join it. */
   while ((t = St->done_head) != NULL) {
@@ -2558,8 +2591,7 @@ static int stream_request_p(lua_State *L) {
     }
   }
   c->answered = 1;
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  c->failed = push_entry(L, t, lua_gettop(L));
+  c->failed = push_entry(L, t, push_result_ctx(L, S));
   return 1;
 }
 
@@ -2648,18 +2680,28 @@ static int stream_tostring(lua_State *L) {
 
 /* ---- registration --------------------------------------------------------- */
 
+/* A class metatable: methods in __index, __gc, __close, __tostring, each
+ * with the metatable as upvalue 1 (check_self). */
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
                       lua_CFunction tostring) {
   if (luaL_newmetatable(L, name)) {
+    int mt = lua_gettop(L);
     lua_newtable(L);
-    prv_setfuncs(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
+    for (; methods->name != NULL; methods++) {
+      lua_pushvalue(L, mt);
+      lua_pushcclosure(L, methods->func, 1);
+      lua_setfield(L, -2, methods->name);
+    }
+    lua_setfield(L, mt, "__index");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, gc, 1);
+    lua_setfield(L, mt, "__gc");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, gc, 1);
+    lua_setfield(L, mt, "__close");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, tostring, 1);
+    lua_setfield(L, mt, "__tostring");
   }
   lua_pop(L, 1);
 }
