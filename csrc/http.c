@@ -51,6 +51,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,8 @@
 #define HEADERS_MT "provision.headers"
 #define RESPONSE_MT "provision.response"
 #define ERROR_MT "provision.http_error"
-/* registry: response -> its header fields packed as "name\0value\0..." (weak keys) */
+/* registry: response -> what its lazy fields are built from (weak keys): one
+ * string, the raw header block, the effective URL, then a LazyInfo */
 #define LAZY_KEY "provision.response_fields"
 
 #define DEFAULT_CONNECT_TIMEOUT 10.0
@@ -135,6 +137,7 @@ struct Session {
   int env_proxy;          /* a proxy variable was set in the environment when the session began */
   char origin[MAX_ORIGIN];   /* "scheme://authority" of the last URL check_url accepted */
   size_t origin_len;
+  int lazy_ref, rmt_ref;  /* registry refs: the LAZY_KEY table, RESPONSE_MT (array slots: cheap to read) */
 };
 
 /* ---- growable byte buffer ------------------------------------------------- */
@@ -192,6 +195,7 @@ struct Transfer {
   size_t slot;            /* a stream's anchor slot (1-based) */
   struct curl_slist *hlast;   /* prepare: the last line of this request so far */
   struct curl_slist *hnext;   /* prepare: the next line of the last use's list to compare */
+  size_t hbytes;          /* prepare: bytes of this request's header lines so far (+2 each) */
   int state;              /* T_* after prepare */
   int in_multi, done;
   int added;              /* handed to libcurl: it may have sent bytes */
@@ -207,9 +211,29 @@ struct Transfer {
   /* info, read once the transfer is done */
   long status, http_version, num_connects, local_port;
   curl_off_t total_us, pretransfer_us;
-  char *eff_url;          /* CURLINFO_EFFECTIVE_URL, copied */
   char msg[160];          /* invalid_argument / internal message */
 };
+
+/* The numbers of a response's lazy fields, at the end of its LAZY_KEY
+ * string (after the header block and the URL; read with memcpy). */
+typedef struct {
+  double time;
+  long http_version, num_connects, local_port;
+  size_t hdr_len, url_len;
+  int nfields;            /* spans stored (the quick path's fields), or -1 */
+} LazyInfo;
+
+/* A response's lazy source string, unpacked (pointers into it):
+ * [header block][effective URL][nfields x 4 uint16_t spans][LazyInfo]. The
+ * spans (name offset, name length, value offset, value length) are the
+ * prv_headers_split fields of a block under 64 KiB, so that neither a
+ * first read of `headers` nor core.header splits the block again. */
+typedef struct {
+  const char *hdr, *url, *spans;
+  LazyInfo info;
+} LazySrc;
+
+#define SPAN_BYTES (4 * sizeof(uint16_t))
 
 #define USE_PART offsetof(Transfer, group)
 
@@ -357,7 +381,6 @@ static void unit_destroy(Transfer *t) {
   buf_free(&t->trl);
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
-  free(t->eff_url);
   free(t);
 }
 
@@ -405,8 +428,6 @@ static void unit_release(Transfer *t) {
   Session *S = t->home;
   prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
-  free(t->eff_url);
-  t->eff_url = NULL;
   if (S != NULL && !S->closed && !t->custom && t->easy != NULL && S->npool < S->pool_cap) {
     buf_trim(&t->body, KEEP_BODY);
     buf_trim(&t->hdr, KEEP_HEADER);
@@ -455,6 +476,19 @@ static int err_tostring(lua_State *L) {
   message = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
   lua_pushfstring(L, "%s: %s", kind, message);
   return 1;
+}
+
+/* The userdata at index 1 when it has the class metatable, which every
+ * method of the class holds as upvalue 1 (new_class): cheaper than
+ * luaL_checkudata's registry lookup; anything else gets its error. */
+static void *check_self(lua_State *L, const char *tname) {
+  void *p = lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same) return p;
+  }
+  return luaL_checkudata(L, 1, tname);
 }
 
 static int push_closed(lua_State *L) {
@@ -518,6 +552,7 @@ static int set_internal(Transfer *t, const char *msg);
 /* One request()/perform()/start(): owns the units of its transfers. */
 typedef struct {
   Group g;
+  Session *home;          /* its session (alive until the results are built: the anchor holds it) */
   int ref;                /* registry: {session=, anchored strings} then {results=}; LUA_NOREF for request() */
   int released;           /* closed: C resources freed, methods answer "closed" */
   int have_results;
@@ -627,15 +662,12 @@ static void transfer_out(Session *S, Transfer *t) {
 
 static void transfer_info(Session *S, Transfer *t) {
   CURL *e = t->easy;
-  char *url = NULL;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
   curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &t->http_version);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &t->num_connects);
   curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &t->local_port);
   curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &t->total_us);
   curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &t->pretransfer_us);
-  if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL && t->eff_url == NULL)
-    t->eff_url = strdup(url);   /* NULL on no memory: the result says "" */
   S->connections += t->num_connects;
 }
 
@@ -756,27 +788,39 @@ static void session_release(Session *S) {
 }
 
 static int session_gc(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   session_release(S);
+  /* only now: a batch or stream building results after close() reads them */
+  if (S->lazy_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, S->lazy_ref);
+  if (S->rmt_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  S->lazy_ref = S->rmt_ref = LUA_NOREF;
   return 0;
 }
 
+/* Push the LAZY_KEY table and RESPONSE_MT (what push_entry needs); returns
+ * the index of the first. */
+static int push_result_ctx(lua_State *L, Session *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  return lua_gettop(L) - 1;
+}
+
 static int session_close(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   session_release(S);
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int session_tostring(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   if (S->closed) lua_pushliteral(L, "provision.session (closed)");
   else lua_pushfstring(L, "provision.session (%p)", (void *)S);
   return 1;
 }
 
 static int session_stats(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   if (S->closed) return push_closed(L);
   lua_createtable(L, 0, 2);
   lua_pushinteger(L, S->requests);
@@ -803,7 +847,12 @@ static int l_session(lua_State *L) {
   S = (Session *)prv_newuserdata(L, sizeof *S);   /* index 2 */
   memset(S, 0, sizeof *S);
   S->closed = 1;                                   /* until the handles exist */
+  S->lazy_ref = S->rmt_ref = LUA_NOREF;
   prv_setmetatable(L, SESSION_MT);
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  S->lazy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_getmetatable(L, RESPONSE_MT);
+  S->rmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   S->timeout = DEFAULT_TIMEOUT;
   S->verify = 1;
@@ -899,9 +948,10 @@ static int ieq(const char *a, size_t alen, const char *b) {
 
 /* The next line of the request's header list: the last use's node when it
  * holds the same line, else a new one (the rest of the old list goes). 0 on
- * allocation failure. */
-static int put_line(Transfer *t, const char *line) {
+ * allocation failure. len: strlen(line). */
+static int put_line(Transfer *t, const char *line, size_t len) {
   struct curl_slist *cur = t->hnext, *nl;
+  t->hbytes += len + 2;
   if (cur != NULL) {
     if (strcmp(cur->data, line) == 0) {
       t->hlast = cur;
@@ -929,13 +979,41 @@ static void end_lines(Transfer *t) {
   t->hnext = NULL;
 }
 
+/* When the last use's next line is "name: value" (what add_header_line
+ * would make of them), take it as this request's next line and return 1:
+ * a request that repeats its predecessor's headers (the same operation
+ * again) neither checks nor builds them again. Compares bytes, never string
+ * pointers (a collected string's address is reused). The same bytes are
+ * the same checked pair only when the name holds no ':' (name "A: b" with
+ * value "c" makes the line of name "A" with value "b: c"): every line was
+ * made from a token name, which holds none, and ends its name at the first
+ * ':' (or, empty-valued, is the name and a ';'). */
+static int same_next_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
+  const char *d;
+  size_t len = vlen == 0 ? nlen + 1 : nlen + 2 + vlen;
+  if (t->hnext == NULL) return 0;
+  d = t->hnext->data;
+  if (strlen(d) != len || memcmp(d, name, nlen) != 0 || memchr(d, ':', nlen) != NULL) return 0;
+  if (vlen == 0) {
+    if (d[nlen] != ';') return 0;
+  } else if (d[nlen] != ':' || d[nlen + 1] != ' ' || memcmp(d + nlen + 2, value, vlen) != 0) {
+    return 0;
+  }
+  t->hlast = t->hnext;
+  t->hnext = t->hnext->next;
+  t->hbytes += len + 2;
+  return 1;
+}
+
 /* Append "name: value" to the request's header lines. 0 on allocation
  * failure. No Lua call happens between the malloc and the free. */
 static int add_header_line(Transfer *t, const char *name, size_t nlen, const char *value, size_t vlen) {
   char small[256];
   size_t total = nlen + vlen + 3;
-  char *line = total <= sizeof small ? small : (char *)malloc(total);
+  char *line;
   int ok;
+  if (same_next_line(t, name, nlen, value, vlen)) return 1;
+  line = total <= sizeof small ? small : (char *)malloc(total);
   if (line == NULL) return 0;
   memcpy(line, name, nlen);
   if (vlen == 0) {
@@ -947,18 +1025,27 @@ static int add_header_line(Transfer *t, const char *name, size_t nlen, const cha
     memcpy(line + nlen + 2, value, vlen);
     line[nlen + 2 + vlen] = '\0';
   }
-  ok = put_line(t, line);
+  ok = put_line(t, line, vlen == 0 ? nlen + 1 : nlen + 2 + vlen);
   if (line != small) free(line);
   return ok;
 }
 
 /* Append a literal line ("Name:" removes a header libcurl would add). */
 static int add_raw_header(Transfer *t, const char *line) {
-  return put_line(t, line);
+  return put_line(t, line, strlen(line));
 }
 
 /* Headers of the caller's that change what the core adds (take_header). */
 enum { SEEN_CTYPE = 1, SEEN_EXPECT = 2, SEEN_UA = 4 };
+
+static int seen_bit(const char *name, size_t nlen) {
+  switch (nlen) {
+    case 12: return ieq(name, nlen, "content-type") ? SEEN_CTYPE : 0;
+    case 6: return ieq(name, nlen, "expect") ? SEEN_EXPECT : 0;
+    case 10: return ieq(name, nlen, "user-agent") ? SEEN_UA : 0;
+    default: return 0;
+  }
+}
 
 /* Validate and add the header at stack -2 (name) / -1 (value). */
 static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
@@ -970,6 +1057,10 @@ static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
     return luaL_error(L, "header %d: value must be a string", k);
   name = lua_tolstring(L, -2, &nlen);
   value = lua_tolstring(L, -1, &vlen);
+  if (same_next_line(t, name, nlen, value, vlen)) {   /* the last use's line: checked then */
+    *seen |= seen_bit(name, nlen);
+    return T_NONE;
+  }
   if (has_ctl(name, nlen)) {
     snprintf(msg, sizeof msg, "header %d: name contains CR, LF or NUL", k);
     return set_invalid(t, msg);
@@ -982,21 +1073,14 @@ static int take_header(lua_State *L, Transfer *t, int k, int *seen) {
     snprintf(msg, sizeof msg, "header %d: value contains CR, LF or NUL", k);
     return set_invalid(t, msg);
   }
-  switch (nlen) {
-    case 14: case 17:
-      /* The body's framing is the core's: a caller's Content-Length or
-       * Transfer-Encoding would desynchronise a kept-alive connection. */
-      if (ieq(name, nlen, "content-length") || ieq(name, nlen, "transfer-encoding")) {
-        snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
-                 nlen == 14 ? "Content-Length" : "Transfer-Encoding");
-        return set_invalid(t, msg);
-      }
-      break;
-    case 12: if (ieq(name, nlen, "content-type")) *seen |= SEEN_CTYPE; break;
-    case 6: if (ieq(name, nlen, "expect")) *seen |= SEEN_EXPECT; break;
-    case 10: if (ieq(name, nlen, "user-agent")) *seen |= SEEN_UA; break;
-    default: break;
+  /* The body's framing is the core's: a caller's Content-Length or
+   * Transfer-Encoding would desynchronise a kept-alive connection. */
+  if ((nlen == 14 && ieq(name, nlen, "content-length")) || (nlen == 17 && ieq(name, nlen, "transfer-encoding"))) {
+    snprintf(msg, sizeof msg, "header %d: %s is set by the core from the body", k,
+             nlen == 14 ? "Content-Length" : "Transfer-Encoding");
+    return set_invalid(t, msg);
   }
+  *seen |= seen_bit(name, nlen);
   if (!add_header_line(t, name, nlen, value, vlen)) return set_internal(t, "out of memory");
   return T_NONE;
 }
@@ -1099,24 +1183,26 @@ enum {
 /* The fields present in the request table at ri. A table with a metatable
  * may have any (its __index decides): all bits. A plain one is walked once
  * with lua_next (no allocation, no Lua code), so that prepare reads only
- * the few fields a request has instead of asking for each of sixteen. */
-static int present_keys(lua_State *L, int ri) {
+ * the few fields a request has instead of asking for each of sixteen; the
+ * values of method, url, body and headers are copied on the way into the
+ * four stack slots from `slots` (absolute), which hold nil before. */
+static int present_keys(lua_State *L, int ri, int slots) {
   int bits = 0;
   if (lua_getmetatable(L, ri)) { lua_pop(L, 1); return K_ALL; }
   lua_pushnil(L);
   while (lua_next(L, ri) != 0) {
     size_t n;
     const char *k;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) continue;
-    k = lua_tolstring(L, -1, &n);
+    int slot = 0;
+    if (lua_type(L, -2) != LUA_TSTRING) { lua_pop(L, 1); continue; }
+    k = lua_tolstring(L, -2, &n);
     switch (n) {
-      case 3: if (memcmp(k, "url", 3) == 0) bits |= K_URL; else if (memcmp(k, "key", 3) == 0) bits |= K_STR << S_KEY; break;
-      case 4: if (memcmp(k, "body", 4) == 0) bits |= K_BODY; else if (memcmp(k, "cert", 4) == 0) bits |= K_STR << S_CERT; break;
+      case 3: if (memcmp(k, "url", 3) == 0) slot = 2; else if (memcmp(k, "key", 3) == 0) bits |= K_STR << S_KEY; break;
+      case 4: if (memcmp(k, "body", 4) == 0) slot = 3; else if (memcmp(k, "cert", 4) == 0) bits |= K_STR << S_CERT; break;
       case 5: if (memcmp(k, "proxy", 5) == 0) bits |= K_STR << S_PROXY; break;
-      case 6: if (memcmp(k, "method", 6) == 0) bits |= K_METHOD; else if (memcmp(k, "verify", 6) == 0) bits |= K_VERIFY; break;
+      case 6: if (memcmp(k, "method", 6) == 0) slot = 1; else if (memcmp(k, "verify", 6) == 0) bits |= K_VERIFY; break;
       case 7:
-        if (memcmp(k, "headers", 7) == 0) bits |= K_HEADERS;
+        if (memcmp(k, "headers", 7) == 0) slot = 4;
         else if (memcmp(k, "timeout", 7) == 0) bits |= K_TIMEOUT;
         else if (memcmp(k, "ca_file", 7) == 0) bits |= K_STR << S_CA_FILE;
         else if (memcmp(k, "ca_path", 7) == 0) bits |= K_STR << S_CA_PATH;
@@ -1130,6 +1216,8 @@ static int present_keys(lua_State *L, int ri) {
       case 15: if (memcmp(k, "connect_timeout", 15) == 0) bits |= K_CONNECT_TIMEOUT; break;
       default: break;
     }
+    if (slot > 0) lua_replace(L, slots + slot - 1);   /* pops the value */
+    else lua_pop(L, 1);
   }
   return bits;
 }
@@ -1145,7 +1233,7 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
   size_t mlen, ulen, blen = 0;
   const char *bad;
   double connect_timeout = S->connect_timeout, timeout = S->timeout, d;
-  int verify = S->verify, seen = 0, rc, i, idempotent, keys;
+  int verify = S->verify, seen = 0, rc, i, idempotent, keys, slots;
   int is_get, is_head, is_post, is_put, wants_body;
   long ms;
   curl_off_t maxfile;
@@ -1153,40 +1241,44 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
 
   if (lua_type(L, ri) != LUA_TTABLE) return luaL_error(L, "request %d: table expected, got %s", k, luaL_typename(L, ri));
   /* method, url, body, the string overrides and the headers' walk stay on the stack */
-  if (!lua_checkstack(L, 3 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
+  if (!lua_checkstack(L, 4 + S_COUNT + 8)) return luaL_error(L, "request %d: Lua stack overflow", k);
   t->max_body = S->max_body;
   t->hlast = NULL;
   t->hnext = t->headers;
-  keys = present_keys(L, ri);
-
-  if (keys & K_METHOD) lua_getfield(L, ri, "method");
-  else lua_pushnil(L);
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_pushliteral(L, "GET"); }
-  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: method must be a string", k);
-  method = lua_tolstring(L, -1, &mlen);   /* stays on the stack: alive for the setopt below */
-  if (mlen > MAX_METHOD_LEN || !is_token(method, mlen)) return set_invalid(t, "method is not an HTTP token");
-
-  if (keys & K_URL) lua_getfield(L, ri, "url");
-  else lua_pushnil(L);
-  if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: url must be a string", k);
-  url = lua_tolstring(L, -1, &ulen);
-  if ((bad = check_url(S, url, ulen)) != NULL) return set_invalid(t, bad);
-
-  if (keys & K_BODY) lua_getfield(L, ri, "body");
-  else lua_pushnil(L);
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "request %d: body must be a string", k);
-    body = lua_tolstring(L, -1, &blen);
+  t->hbytes = 0;
+  /* slots: method, url, body, headers (filled by the walk, or one by one) */
+  slots = lua_gettop(L) + 1;
+  for (i = 0; i < 4; i++) lua_pushnil(L);
+  keys = present_keys(L, ri, slots);
+  if (keys == K_ALL) {
+    static const char *const fields[] = { "method", "url", "body", "headers" };
+    for (i = 0; i < 4; i++) {
+      lua_getfield(L, ri, fields[i]);
+      lua_replace(L, slots + i);
+    }
   }
 
-  if (keys & K_HEADERS) {
-    lua_getfield(L, ri, "headers");
-    if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
-      rc = take_headers(L, t, lua_gettop(L), &seen);
-      if (rc != T_NONE) return rc;
-    }
-    lua_pop(L, 1);
+  if (lua_isnil(L, slots)) {
+    lua_pushliteral(L, "GET");
+    lua_replace(L, slots);
+  }
+  if (lua_type(L, slots) != LUA_TSTRING) return luaL_error(L, "request %d: method must be a string", k);
+  method = lua_tolstring(L, slots, &mlen);   /* stays on the stack: alive for the setopt below */
+  if (mlen > MAX_METHOD_LEN || !is_token(method, mlen)) return set_invalid(t, "method is not an HTTP token");
+
+  if (lua_type(L, slots + 1) != LUA_TSTRING) return luaL_error(L, "request %d: url must be a string", k);
+  url = lua_tolstring(L, slots + 1, &ulen);
+  if ((bad = check_url(S, url, ulen)) != NULL) return set_invalid(t, bad);
+
+  if (!lua_isnil(L, slots + 2)) {
+    if (lua_type(L, slots + 2) != LUA_TSTRING) return luaL_error(L, "request %d: body must be a string", k);
+    body = lua_tolstring(L, slots + 2, &blen);
+  }
+
+  if (!lua_isnil(L, slots + 3)) {
+    if (lua_type(L, slots + 3) != LUA_TTABLE) return luaL_error(L, "request %d: headers must be a table", k);
+    rc = take_headers(L, t, slots + 3, &seen);
+    if (rc != T_NONE) return rc;
   }
 
   /* per-request overrides */
@@ -1265,10 +1357,7 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
     /* libcurl builds the request line and headers in a buffer of at most
      * 1 MiB and fails past it with "out of memory", which would read as a
      * response fault after sending: refuse it here, nothing sent */
-    size_t bytes = strlen(url) + mlen;
-    const struct curl_slist *h;
-    for (h = t->headers; h != NULL && bytes <= REQUEST_HEAD_MAX; h = h->next) bytes += strlen(h->data) + 2;
-    if (bytes > REQUEST_HEAD_MAX) return set_invalid(t, "the URL and headers exceed 1,000,000 bytes");
+    if (ulen + mlen + t->hbytes > REQUEST_HEAD_MAX) return set_invalid(t, "the URL and headers exceed 1,000,000 bytes");
   }
   EASY_OK(curl_easy_setopt(e, CURLOPT_URL, url));
   if (t->headers != t->o_headers) {
@@ -1356,6 +1445,9 @@ static void push_field_map(lua_State *L, const prv_headers *h) {
 }
 
 #define QUICK_FIELDS 24   /* fields a usual response block has at most (prv_headers_split) */
+/* hash slots of a new response: status and body, room for the lazy fields
+ * a caller usually reads (headers, time, new_connections) */
+#define RESP_SLOTS 4
 #define QUICK_NAME 128    /* longest name the quick path lower-cases on the C stack */
 
 /* The quick path's fields (prv_headers_split) usable here: names short
@@ -1396,62 +1488,6 @@ static int parsed_gc(lua_State *L) {
   return 0;
 }
 
-/* resp.header_list, resp.trailers and resp.trailer_list, built on first use
- * (and then stored in resp): most callers read only resp.headers. */
-static int response_index(lua_State *L) {
-  size_t klen;
-  const char *k;
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  k = lua_tolstring(L, 2, &klen);
-  lua_settop(L, 2);
-  if (klen == 11 && memcmp(k, "header_list", 11) == 0) {
-    size_t n = 0;
-    const char *p = NULL;
-    prv_field quick[64];
-    int nq, i;
-    lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);   /* 3 */
-    lua_pushvalue(L, 1);
-    lua_rawget(L, 3);                               /* 4: the raw header block, or nil */
-    if (lua_type(L, 4) == LUA_TSTRING) p = lua_tolstring(L, 4, &n);   /* on the stack: stays valid */
-    nq = p ? prv_headers_split(p, n, quick, 64) : 0;
-    if (nq >= 0) {
-      lua_createtable(L, nq, 0);
-      for (i = 0; i < nq; i++) {
-        lua_createtable(L, 2, 0);
-        lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
-        lua_rawseti(L, -2, 1);
-        lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
-        lua_rawseti(L, -2, 2);
-        lua_rawseti(L, -2, i + 1);
-      }
-    } else {
-      size_t pos = 0;
-      const char *why = NULL;
-      prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);   /* 5 */
-      memset(h, 0, sizeof *h);
-      if (luaL_newmetatable(L, PARSED_MT)) {
-        lua_pushcfunction(L, parsed_gc);
-        lua_setfield(L, -2, "__gc");
-      }
-      lua_setmetatable(L, -2);
-      if (prv_headers_parse(p, n, h, &pos, &why) == 0) push_field_list(L, h);   /* it parsed before */
-      else lua_newtable(L);
-      prv_headers_free(h);
-    }
-  } else if (klen == 12 && memcmp(k, "trailer_list", 12) == 0) {
-    lua_newtable(L);
-  } else if (klen == 8 && memcmp(k, "trailers", 8) == 0) {
-    lua_newtable(L);
-    prv_setmetatable(L, HEADERS_MT);
-  } else {
-    return 0;
-  }
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, -2);
-  lua_rawset(L, 1);
-  return 1;
-}
-
 static const char *version_name(long v) {
   switch (v) {
     case CURL_HTTP_VERSION_1_0: return "1.0";
@@ -1460,6 +1496,247 @@ static const char *version_name(long v) {
     case CURL_HTTP_VERSION_3: return "3";
     default: return "";
   }
+}
+
+/* The lazy source of the response at idx (absolute): pushes its LAZY_KEY
+ * string (or nil) and returns 1 with *src filled; 0 when the table has none
+ * (not made by the core). src's pointers stay valid while the string is on
+ * the stack. */
+static int lazy_source(lua_State *L, int idx, LazySrc *src) {
+  size_t len = 0, spans;
+  const char *s;
+  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  if (lua_type(L, -1) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, -1, &len);
+  if (len < sizeof src->info) return 0;
+  memcpy(&src->info, s + len - sizeof src->info, sizeof src->info);
+  spans = src->info.nfields > 0 ? (size_t)src->info.nfields * SPAN_BYTES : 0;
+  if (src->info.hdr_len + src->info.url_len + spans != len - sizeof src->info) return 0;
+  src->hdr = s;
+  src->url = s + src->info.hdr_len;
+  src->spans = src->url + src->info.url_len;
+  return 1;
+}
+
+/* The quick path's fields of a lazy source into out[QUICK_FIELDS]: their
+ * number, or -1 when the block did not take the quick path. */
+static int lazy_fields(const LazySrc *src, prv_field *out) {
+  int i, n = src->info.nfields;
+  uint16_t v[4];
+  if (n < 0 || n > QUICK_FIELDS) return -1;
+  for (i = 0; i < n; i++) {
+    memcpy(v, src->spans + (size_t)i * SPAN_BYTES, sizeof v);
+    out[i].name.off = v[0];
+    out[i].name.len = v[1];
+    out[i].value.off = v[2];
+    out[i].value.len = v[3];
+  }
+  return n;
+}
+
+/* Push a userdata owning the parse of block p[0..n) (freed by its __gc if
+ * an error strikes before the caller frees it); NULL when it does not parse
+ * (it did when the response was accepted) or out of memory. */
+static prv_headers *push_parsed(lua_State *L, const char *p, size_t n) {
+  size_t pos = 0;
+  const char *why = NULL;
+  prv_headers *h = (prv_headers *)prv_newuserdata(L, sizeof *h);
+  memset(h, 0, sizeof *h);
+  if (luaL_newmetatable(L, PARSED_MT)) {
+    lua_pushcfunction(L, parsed_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return prv_headers_parse(p, n, h, &pos, &why) == 0 ? h : NULL;
+}
+
+/* The response fields built on first read (and then stored in resp, so the
+ * next read is a plain field): headers, header_list, trailers,
+ * trailer_list (empty unless the response had trailers, which are plain
+ * fields from the start), url, http_version, time, new_connections,
+ * local_port. Everything comes from the response's LAZY_KEY string. */
+enum { F_HEADERS, F_HEADER_LIST, F_TRAILERS, F_TRAILER_LIST, F_TIME, F_NEW_CONNECTIONS, F_URL, F_HTTP_VERSION,
+       F_LOCAL_PORT, F_NONE };
+
+/* Which lazy field the key k names (F_NONE for any other key, such as the
+ * `kind` every caller asks a response for, which must cost little). */
+static int lazy_field(const char *k, size_t n) {
+  switch (n) {
+    case 3: return memcmp(k, "url", 3) == 0 ? F_URL : F_NONE;
+    case 4: return memcmp(k, "time", 4) == 0 ? F_TIME : F_NONE;
+    case 7: return memcmp(k, "headers", 7) == 0 ? F_HEADERS : F_NONE;
+    case 8: return memcmp(k, "trailers", 8) == 0 ? F_TRAILERS : F_NONE;
+    case 10: return memcmp(k, "local_port", 10) == 0 ? F_LOCAL_PORT : F_NONE;
+    case 11: return memcmp(k, "header_list", 11) == 0 ? F_HEADER_LIST : F_NONE;
+    case 12:
+      if (memcmp(k, "trailer_list", 12) == 0) return F_TRAILER_LIST;
+      return memcmp(k, "http_version", 12) == 0 ? F_HTTP_VERSION : F_NONE;
+    case 15: return memcmp(k, "new_connections", 15) == 0 ? F_NEW_CONNECTIONS : F_NONE;
+    default: return F_NONE;
+  }
+}
+
+static int response_index(lua_State *L) {
+  size_t klen, n = 0;
+  const char *k, *p = NULL;
+  LazySrc src;
+  int have, f;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tolstring(L, 2, &klen);
+  if ((f = lazy_field(k, klen)) == F_NONE) return 0;
+  lua_settop(L, 2);
+  have = lazy_source(L, 1, &src);   /* 3: on the stack, so src's pointers stay valid */
+  if (have) {
+    p = src.hdr;
+    n = src.info.hdr_len;
+  }
+  switch (f) {
+    case F_HEADERS: {
+      prv_field quick[QUICK_FIELDS];
+      int nq = have ? lazy_fields(&src, quick) : 0;
+      if (nq >= 0 && quick_ok(quick, nq)) push_quick_map(L, p, quick, nq);
+      else {
+        prv_headers *h = push_parsed(L, p, n);
+        if (h != NULL) {
+          push_field_map(L, h);
+          prv_headers_free(h);
+        } else {
+          lua_newtable(L);
+          prv_setmetatable(L, HEADERS_MT);
+        }
+      }
+      break;
+    }
+    case F_HEADER_LIST: {
+      prv_field quick[64];
+      int nq = !have ? 0 : src.info.nfields >= 0 ? lazy_fields(&src, quick) : prv_headers_split(p, n, quick, 64), i;
+      if (nq >= 0) {
+        lua_createtable(L, nq, 0);
+        for (i = 0; i < nq; i++) {
+          lua_createtable(L, 2, 0);
+          lua_pushlstring(L, p + quick[i].name.off, quick[i].name.len);
+          lua_rawseti(L, -2, 1);
+          lua_pushlstring(L, p + quick[i].value.off, quick[i].value.len);
+          lua_rawseti(L, -2, 2);
+          lua_rawseti(L, -2, i + 1);
+        }
+      } else {
+        prv_headers *h = push_parsed(L, p, n);
+        if (h != NULL) {
+          push_field_list(L, h);
+          prv_headers_free(h);
+        } else {
+          lua_newtable(L);
+        }
+      }
+      break;
+    }
+    case F_TRAILER_LIST: lua_newtable(L); break;
+    case F_TRAILERS:
+      lua_newtable(L);
+      prv_setmetatable(L, HEADERS_MT);
+      break;
+    default:
+      if (!have) return 0;
+      switch (f) {
+        case F_TIME: lua_pushnumber(L, (lua_Number)src.info.time); break;
+        case F_NEW_CONNECTIONS: lua_pushinteger(L, (lua_Integer)src.info.num_connects); break;
+        case F_URL: lua_pushlstring(L, src.url, src.info.url_len); break;
+        case F_HTTP_VERSION: lua_pushstring(L, version_name(src.info.http_version)); break;
+        default: lua_pushinteger(L, (lua_Integer)src.info.local_port); break;
+      }
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* ASCII case-insensitive equality of a[0..n) and b[0..n) (only A-Z fold,
+ * as the headers map's keys do). */
+static int same_ci(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* core.header(resp, name) -> the value resp.headers[name] has, read from
+ * the response's header block without building the headers map: the
+ * quick path's spans are scanned (names are distinct there); any other
+ * block (repeats, folded lines, many fields) is parsed as the map would
+ * be. A map already built (or set) is read instead, and a table the core
+ * did not make gets resp.headers[name]. */
+static int l_header(lua_State *L) {
+  size_t nlen;
+  const char *name;
+  LazySrc src;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 2) != LUA_TSTRING) return luaL_argerror(L, 2, "header name (string) expected");
+  name = lua_tolstring(L, 2, &nlen);
+  lua_settop(L, 2);
+  lua_pushliteral(L, "headers");
+  lua_rawget(L, 1);                                   /* 3 */
+  if (lua_isnil(L, 3)) {
+    lua_pop(L, 1);
+    if (lazy_source(L, 1, &src)) {                    /* 3: keeps src valid */
+      prv_field f[QUICK_FIELDS];
+      int n = lazy_fields(&src, f), i;
+      if (n >= 0) {
+        for (i = 0; i < n; i++) {
+          if (f[i].name.len == nlen && same_ci(src.hdr + f[i].name.off, name, nlen)) {
+            lua_pushlstring(L, src.hdr + f[i].value.off, f[i].value.len);
+            return 1;
+          }
+        }
+        lua_pushnil(L);
+        return 1;
+      } else {
+        prv_headers *h = push_parsed(L, src.hdr, src.info.hdr_len);   /* 4 */
+        if (h != NULL) {
+          for (i = 0; i < (int)h->nmerged; i++) {
+            const prv_field *m = &h->merged[i];
+            if (m->name.len == nlen && same_ci(h->text + m->name.off, name, nlen)) {
+              lua_pushlstring(L, h->text + m->value.off, m->value.len);
+              prv_headers_free(h);
+              return 1;
+            }
+          }
+          prv_headers_free(h);
+        }
+        lua_pushnil(L);
+        return 1;
+      }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "headers");                    /* a table not made by the core */
+    if (lua_isnil(L, 3)) return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_gettable(L, 3);
+  return 1;
+}
+
+/* core.response_fields(resp) -> resp, with every lazily built field read
+ * once (so that pairs/next and encoders see them all). */
+static int l_response_fields(lua_State *L) {
+  static const char *const names[] = { "headers", "header_list", "trailers", "trailer_list", "url",
+                                        "http_version", "time", "new_connections", "local_port", NULL };
+  int i;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  for (i = 0; names[i] != NULL; i++) {
+    lua_getfield(L, 1, names[i]);
+    lua_pop(L, 1);
+  }
+  return 1;
 }
 
 static const char *classify(CURLcode rc, int *early) {
@@ -1555,13 +1832,14 @@ static void push_transfer_err(lua_State *L, const Transfer *t, const char *kind,
 }
 
 /* Pushes the response or the error of one transfer; returns 1 for an error.
- * lazy: absolute index of the registry's LAZY_KEY table. t may be NULL (no
+ * lazy: absolute index of the LAZY_KEY table, RESPONSE_MT above it
+ * (push_result_ctx). t may be NULL (no
  * unit could be made for the request). */
 static int push_entry(lua_State *L, Transfer *t, int lazy) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind, *why = NULL, *part;
   int early, sent, rc, nq = -1;
-  size_t pos = 0;
+  size_t pos = 0, lazy_len;
   prv_field quick[QUICK_FIELDS];
   if (t == NULL) { push_err(L, "internal", "cannot create a transfer (out of memory)", -1, 0); return 1; }
   if (t->state == T_CLOSED) { push_err(L, "closed", "session is closed", -1, 0); return 1; }
@@ -1622,16 +1900,16 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     return 1;
   }
 
-  /* The header and trailer blocks, split or parsed in C before any Lua
-   * allocation. The usual block (few fields, each name once, no trailers)
-   * takes the quick path: no copy, no sort. */
-  if (t->trl.len == 0) {
-    nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
-    if (nq > 0 && !quick_ok(quick, nq)) nq = -1;
-  }
+  /* The header and trailer blocks are checked in C before any Lua
+   * allocation (a malformed one is an error now, not at first read). The
+   * usual block (few fields, each name once, no trailers) takes the quick
+   * path: no copy, no sort. The header fields themselves are built only
+   * when read (response_index). */
+  if (t->trl.len == 0) nq = prv_headers_split(t->hdr.p, t->hdr.len, quick, QUICK_FIELDS);
   if (nq < 0) {
     part = "headers";
     rc = prv_headers_parse(t->hdr.p, t->hdr.len, &t->ph, &pos, &why);
+    prv_headers_free(&t->ph);
     if (rc == 0) {
       part = "trailers";
       rc = prv_headers_parse(t->trl.p, t->trl.len, &t->pt, &pos, &why);
@@ -1644,38 +1922,62 @@ static int push_entry(lua_State *L, Transfer *t, int lazy) {
     }
   }
 
-  lua_createtable(L, 0, 8);
+  /* The lazy fields' source, in C memory after the header block: the
+   * effective URL, then the numbers. Written whole before the one Lua
+   * string is made from it. */
+  {
+    char *url = NULL;
+    LazyInfo info;
+    if (t->easy == NULL || curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL) url = "";
+    memset(&info, 0, sizeof info);   /* padding too: the bytes go into a Lua string */
+    info.time = (double)t->total_us / 1e6;
+    info.http_version = t->http_version;
+    info.num_connects = t->num_connects;
+    info.local_port = t->local_port;
+    info.hdr_len = t->hdr.len;
+    info.url_len = strlen(url);
+    info.nfields = nq >= 0 && t->hdr.len <= 0xffff ? nq : -1;
+    lazy_len = info.hdr_len + info.url_len + (info.nfields > 0 ? (size_t)info.nfields * SPAN_BYTES : 0) + sizeof info;
+    if (!buf_reserve(&t->hdr, lazy_len, lazy_len, HEADER_START)) {
+      prv_headers_free(&t->pt);
+      push_transfer_err(L, t, "internal", "out of memory", -1, 1);
+      return 1;
+    }
+    {
+      char *w = t->hdr.p + info.hdr_len;
+      int i;
+      memcpy(w, url, info.url_len);
+      w += info.url_len;
+      for (i = 0; i < info.nfields; i++) {
+        uint16_t v[4];
+        v[0] = (uint16_t)quick[i].name.off;
+        v[1] = (uint16_t)quick[i].name.len;
+        v[2] = (uint16_t)quick[i].value.off;
+        v[3] = (uint16_t)quick[i].value.len;
+        memcpy(w, v, sizeof v);
+        w += sizeof v;
+      }
+      memcpy(w, &info, sizeof info);
+    }
+  }
+
+  lua_createtable(L, 0, RESP_SLOTS);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
-  lua_pushstring(L, version_name(t->http_version));
-  lua_setfield(L, -2, "http_version");
-  lua_pushnumber(L, (lua_Number)t->total_us / 1e6);
-  lua_setfield(L, -2, "time");
-  lua_pushinteger(L, t->num_connects);
-  lua_setfield(L, -2, "new_connections");
-  lua_pushinteger(L, t->local_port);
-  lua_setfield(L, -2, "local_port");
-  lua_pushstring(L, t->eff_url ? t->eff_url : "");
-  lua_setfield(L, -2, "url");
   lua_pushlstring(L, t->body.p ? t->body.p : "", t->body.len);
   lua_setfield(L, -2, "body");
-  if (nq >= 0) push_quick_map(L, t->hdr.p, quick, nq);
-  else push_field_map(L, &t->ph);
-  lua_setfield(L, -2, "headers");
   if (nq < 0 && t->pt.nfields > 0) {   /* trailers are rare: built at once when present */
     push_field_list(L, &t->pt);
     lua_setfield(L, -2, "trailer_list");
     push_field_map(L, &t->pt);
     lua_setfield(L, -2, "trailers");
   }
-  if (nq > 0 || (nq < 0 && t->ph.nfields > 0)) {
-    lua_pushvalue(L, -1);
-    lua_pushlstring(L, t->hdr.p, t->hdr.len);
-    lua_rawset(L, lazy);     /* header_list is built from the raw block when first read */
-  }
-  prv_setmetatable(L, RESPONSE_MT);
-  prv_headers_free(&t->ph);
   prv_headers_free(&t->pt);
+  lua_pushvalue(L, -1);
+  lua_pushlstring(L, t->hdr.p, lazy_len);
+  lua_rawset(L, lazy);
+  lua_pushvalue(L, lazy + 1);
+  lua_setmetatable(L, -2);
   return 0;
 }
 
@@ -1698,7 +2000,7 @@ static void batch_close(lua_State *L, Batch *B) {
 }
 
 static int batch_gc(lua_State *L) {
-  Batch *B = (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  Batch *B = (Batch *)check_self(L, BATCH_MT);
   batch_close(L, B);
   return 0;
 }
@@ -1718,6 +2020,7 @@ static Batch *batch_new(lua_State *L, Session *S) {
   memset(B, 0, size);
   B->ref = LUA_NOREF;
   B->n = n;
+  B->home = S;
   prv_setmetatable(L, BATCH_MT);
   lua_createtable(L, (int)n, 1);
   anchor = lua_gettop(L);
@@ -1757,8 +2060,7 @@ static void push_results(lua_State *L, Batch *B) {
   int out, lazy;
   lua_createtable(L, (int)B->n, 0);
   out = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  lazy = lua_gettop(L);
+  lazy = push_result_ctx(L, B->home);
   for (i = 0; i < B->n; i++) {
     Transfer *t = B->t[i];
     push_entry(L, t, lazy);
@@ -1771,7 +2073,7 @@ static void push_results(lua_State *L, Batch *B) {
 
 /* perform(): start, step until done, results. */
 static int session_perform(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Batch *B;
 
   if (S->closed) return push_closed(L);
@@ -1811,13 +2113,12 @@ static int request_p(lua_State *L) {   /* 1: session, 2: request, 3: the OneCall
     unit_attach(S, &c->g, t);
     while (!group_drive(&c->g, 1000)) {}
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  c->failed = push_entry(L, t, lua_gettop(L));
+  c->failed = push_entry(L, t, push_result_ctx(L, S));
   return 1;
 }
 
 static int session_request(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   OneCall c;
   int rc;
   if (S->closed) return push_closed(L);
@@ -1849,7 +2150,7 @@ static int session_request(lua_State *L) {
 /* session:start(list) -> batch: the transfers are in the multi handle and
  * have had one curl_multi_perform; nothing waits. */
 static int session_start(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Batch *B;
   if (S->closed) return push_closed(L);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -1862,7 +2163,7 @@ static int session_start(lua_State *L) {
 }
 
 static Batch *check_batch(lua_State *L) {
-  return (Batch *)luaL_checkudata(L, 1, BATCH_MT);
+  return (Batch *)check_self(L, BATCH_MT);
 }
 
 static int batch_closed(lua_State *L) {
@@ -2002,7 +2303,7 @@ static int batch_tostring(lua_State *L) {
 /* ---- streams ------------------------------------------------------------- */
 
 static Stream *check_stream(lua_State *L) {
-  return (Stream *)luaL_checkudata(L, 1, STREAM_MT);
+  return (Stream *)check_self(L, STREAM_MT);
 }
 
 static int stream_closed(lua_State *L) {
@@ -2089,7 +2390,7 @@ static int stream_close_m(lua_State *L) {
 
 /* session:stream() -> stream */
 static int session_stream(lua_State *L) {
-  Session *S = (Session *)luaL_checkudata(L, 1, SESSION_MT);
+  Session *S = (Session *)check_self(L, SESSION_MT);
   Stream *St;
   if (S->closed) return push_closed(L);
   lua_settop(L, 1);
@@ -2190,7 +2491,7 @@ static int stream_collect_p(lua_State *L) {
   int n = 0;
   lua_createtable(L, 8, 0);                     /* 2 */
   lua_rawgeti(L, LUA_REGISTRYINDEX, St->ref);   /* 3: anchor */
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY); /* 4 */
+  push_result_ctx(L, St->S);                    /* 4, 5 */
   /* One unit at a time leaves the queue before anything is built for it:
    * units that end meanwhile (a finalizer closing the session) join it. */
   while ((t = St->done_head) != NULL) {
@@ -2290,8 +2591,7 @@ static int stream_request_p(lua_State *L) {
     }
   }
   c->answered = 1;
-  lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
-  c->failed = push_entry(L, t, lua_gettop(L));
+  c->failed = push_entry(L, t, push_result_ctx(L, S));
   return 1;
 }
 
@@ -2380,18 +2680,28 @@ static int stream_tostring(lua_State *L) {
 
 /* ---- registration --------------------------------------------------------- */
 
+/* A class metatable: methods in __index, __gc, __close, __tostring, each
+ * with the metatable as upvalue 1 (check_self). */
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
                       lua_CFunction tostring) {
   if (luaL_newmetatable(L, name)) {
+    int mt = lua_gettop(L);
     lua_newtable(L);
-    prv_setfuncs(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
+    for (; methods->name != NULL; methods++) {
+      lua_pushvalue(L, mt);
+      lua_pushcclosure(L, methods->func, 1);
+      lua_setfield(L, -2, methods->name);
+    }
+    lua_setfield(L, mt, "__index");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, gc, 1);
+    lua_setfield(L, mt, "__gc");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, gc, 1);
+    lua_setfield(L, mt, "__close");
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, tostring, 1);
+    lua_setfield(L, mt, "__tostring");
   }
   lua_pop(L, 1);
 }
@@ -2455,4 +2765,8 @@ void prv_open_http(lua_State *L) {
   lua_remove(L, -2);
   lua_pushcclosure(L, l_session, 1);
   lua_setfield(L, -2, "session");
+  lua_pushcfunction(L, l_header);
+  lua_setfield(L, -2, "header");
+  lua_pushcfunction(L, l_response_fields);
+  lua_setfield(L, -2, "response_fields");
 }

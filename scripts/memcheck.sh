@@ -7,7 +7,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 counts=${1:-}
-specs="tests/spec/core_json_spec.lua tests/spec/core_codec_spec.lua tests/spec/core_http_spec.lua tests/spec/core_async_spec.lua tests/spec/core_stream_spec.lua tests/spec/core_hardening_spec.lua"
+specs="tests/spec/core_json_spec.lua tests/spec/core_codec_spec.lua tests/spec/core_http_spec.lua tests/spec/core_async_spec.lua tests/spec/core_stream_spec.lua tests/spec/core_hardening_spec.lua tests/spec/core_lazy_spec.lua"
 passed=0; failed=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT

@@ -135,6 +135,39 @@ describe("provision.core HTTP engine", function()
       assert.equal("GET /echo 42", r.body)
     end)
 
+    it("sends each request's own headers when a pooled unit's last request had the same lines", function()
+      -- Sequential requests take the same pooled unit, which keeps the
+      -- lines of its last request; a line with the same bytes is neither
+      -- checked nor built again. The same table mutated, a new table, a
+      -- number, a shorter or longer value: each must go out as given.
+      local h = { { "Accept", "text/plain" }, { "X-Test", "one" } }
+      local function echo(headers)
+        local r, err = s:request({ url = srv:url("/echo"), headers = headers })
+        return r and r.body or err.kind .. ": " .. err.message
+      end
+      assert.equal("GET /echo one", echo(h))
+      assert.equal("GET /echo one", echo(h))
+      h[2][2] = "two"
+      assert.equal("GET /echo two", echo(h))
+      assert.equal("GET /echo tw", echo({ { "Accept", "text/plain" }, { "X-Test", "tw" } }))
+      assert.equal("GET /echo twoo", echo({ { "Accept", "text/plain" }, { "X-Test", "twoo" } }))
+      assert.equal("GET /echo 7", echo({ { "Accept", "text/plain" }, { "X-Test", 7 } }))
+      assert.equal("GET /echo 7", echo({ { "Accept", "text/plain" }, { "X-Test", "7" } }))
+      assert.equal("GET /echo ", echo({ { "X-Test", "" } }))
+      assert.equal("GET /echo ", echo({ { "X-Test", "" } }))
+      -- the same bytes split elsewhere are not the same header: "A: b" is no token
+      assert.equal("GET /echo ", echo({ { "A", "b: c" } }))
+      assert.matches("^invalid_argument: header 1: name is not a token", echo({ { "A: b", "c" } }))
+      assert.equal("GET /echo ", echo({ { "A", "b: c" } }))
+      assert.matches("^invalid_argument: header 1: name is not a token", echo({ { "A: b", "c" } }))
+      assert.equal("GET /echo v", echo({ { "X-Test", "v" } }))
+      assert.matches("^invalid_argument: header 1: value contains CR", echo({ { "X-Test", "v\r\nX-Evil: 1" } }))
+      assert.equal("GET /echo v", echo({ { "X-Test", "v" } }))
+      assert.matches("^invalid_argument: header 2: Content%-Length is set by the core",
+                     echo({ { "X-Test", "v" }, { "Content-Length", "5" } }))
+      assert.equal("GET /echo v", echo({ ["X-Test"] = "v" }))
+    end)
+
     local payload = "line1\r\nline2\0binary\255\254 end" .. string.rep("z", 100000)
     for _, method in ipairs({ "POST", "PUT", "DELETE", "PATCH" }) do
       it(method .. " sends the body intact", function()
