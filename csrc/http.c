@@ -1668,60 +1668,63 @@ static int same_ci(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-/* core.header(resp, name) -> the value resp.headers[name] has, read from
- * the response's header block without building the headers map: the
+/* core.header(resp, name, ...) -> for each name, the value
+ * resp.headers[name] has (nil when absent), read from the response's
+ * header block without building the headers map: one call for the few
+ * names an executor looks for on every answer. The
  * quick path's spans are scanned (names are distinct there); any other
  * block (repeats, folded lines, many fields) is parsed as the map would
  * be. A map already built (or set) is read instead, and a table the core
  * did not make gets resp.headers[name]. */
 static int l_header(lua_State *L) {
-  size_t nlen;
-  const char *name;
+  int nnames = lua_gettop(L) - 1, top, k, i;
   LazySrc src;
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (lua_type(L, 2) != LUA_TSTRING) return luaL_argerror(L, 2, "header name (string) expected");
-  name = lua_tolstring(L, 2, &nlen);
-  lua_settop(L, 2);
+  if (nnames < 1) return luaL_argerror(L, 2, "header name (string) expected");
+  for (k = 2; k <= nnames + 1; k++) {
+    if (lua_type(L, k) != LUA_TSTRING) return luaL_argerror(L, k, "header name (string) expected");
+  }
+  luaL_checkstack(L, nnames + 4, "too many header names");
+  top = nnames + 1;
   lua_pushliteral(L, "headers");
-  lua_rawget(L, 1);                                   /* 3 */
-  if (lua_isnil(L, 3)) {
+  lua_rawget(L, 1);                                   /* top + 1 */
+  if (lua_isnil(L, top + 1)) {
     lua_pop(L, 1);
-    if (lazy_source(L, 1, &src)) {                    /* 3: keeps src valid */
+    if (lazy_source(L, 1, &src)) {                    /* top + 1: keeps src valid */
       prv_field f[QUICK_FIELDS];
-      int n = lazy_fields(&src, f), i;
-      if (n >= 0) {
-        for (i = 0; i < n; i++) {
-          if (f[i].name.len == nlen && same_ci(src.hdr + f[i].name.off, name, nlen)) {
-            lua_pushlstring(L, src.hdr + f[i].value.off, f[i].value.len);
-            return 1;
-          }
-        }
-        lua_pushnil(L);
-        return 1;
-      } else {
-        prv_headers *h = push_parsed(L, src.hdr, src.info.hdr_len);   /* 4 */
-        if (h != NULL) {
-          for (i = 0; i < (int)h->nmerged; i++) {
-            const prv_field *m = &h->merged[i];
-            if (m->name.len == nlen && same_ci(h->text + m->name.off, name, nlen)) {
-              lua_pushlstring(L, h->text + m->value.off, m->value.len);
-              prv_headers_free(h);
-              return 1;
-            }
-          }
-          prv_headers_free(h);
-        }
-        lua_pushnil(L);
-        return 1;
+      int n = lazy_fields(&src, f);
+      prv_headers *h = NULL;
+      const char *text = src.hdr;
+      const prv_field *fields = f;
+      if (n < 0) {
+        h = push_parsed(L, src.hdr, src.info.hdr_len);   /* top + 2 */
+        n = h != NULL ? (int)h->nmerged : 0;
+        if (h != NULL) { text = h->text; fields = h->merged; }
       }
+      for (k = 2; k <= top; k++) {
+        size_t nlen;
+        const char *name = lua_tolstring(L, k, &nlen);
+        for (i = 0; i < n; i++) {
+          if (fields[i].name.len == nlen && same_ci(text + fields[i].name.off, name, nlen)) break;
+        }
+        if (i < n) lua_pushlstring(L, text + fields[i].value.off, fields[i].value.len);
+        else lua_pushnil(L);
+      }
+      if (h != NULL) prv_headers_free(h);
+      return nnames;
     }
     lua_pop(L, 1);
     lua_getfield(L, 1, "headers");                    /* a table not made by the core */
-    if (lua_isnil(L, 3)) return 1;
+    if (lua_isnil(L, top + 1)) {
+      for (k = 0; k < nnames; k++) lua_pushnil(L);
+      return nnames;
+    }
   }
-  lua_pushvalue(L, 2);
-  lua_gettable(L, 3);
-  return 1;
+  for (k = 2; k <= top; k++) {
+    lua_pushvalue(L, k);
+    lua_gettable(L, top + 1);
+  }
+  return nnames;
 }
 
 /* core.response_fields(resp) -> resp, with every lazily built field read

@@ -33,6 +33,13 @@ local function bounded(v)
   return v
 end
 
+-- The first of the values of REQUEST_ID_HEADERS (in order) that is set:
+-- for a caller that read them itself (provision.fastcall).
+function events.first_request_id(a, b, c)
+  local v = (a ~= nil and a ~= "" and a) or (b ~= nil and b ~= "" and b) or (c ~= nil and c ~= "" and c) or nil
+  return v and bounded(v)
+end
+
 function events.request_id(api, headers)
   if type(headers) ~= "table" then return nil end
   local own = api and api.request_id_header

@@ -14,11 +14,14 @@ local core = require("provision.core")
 local request = require("provision.request")
 local events = require("provision.events")
 local engine = require("provision.engine")
+local limiter = require("provision.limiter")
+local curl_send_one = require("provision.transport.curl").send_one
 
 local fastcall = {}
 
 local json_decode = core.json_decode
 local encode_segment = core.encode_path_segment
+local header = core.header
 
 -- entry -> its shape, or false when no call of it takes this path
 local shapes = setmetatable({}, { __mode = "k" })
@@ -39,24 +42,39 @@ local function shape_of(entry)
            idempotent = op.idempotent or nil, returns = op.returns }
 end
 
+-- The headers every answer is asked for, in one core.header call: its
+-- content type, the limiter's, and the request id's.
+local RL1, RL2, RL3 = limiter.HEADERS[1], limiter.HEADERS[2], limiter.HEADERS[3]
+local ID1, ID2, ID3 = events.REQUEST_ID_HEADERS[1], events.REQUEST_ID_HEADERS[2], events.REQUEST_ID_HEADERS[3]
+assert(#limiter.HEADERS == 3 and #events.REQUEST_ID_HEADERS == 3, "provision.fastcall reads three of each")
+
 -- The 2xx answer as the call's result: value, info; or nil when the
--- general path must look at it.
-local function taken(self, shape, resp, lim, now, is_json)
+-- general path must look at it. `own` says resp is the core's (the curl
+-- transport's): then resp itself becomes info, its headers and time still
+-- read on first use; another transport's answer is left as it is.
+local function taken(self, shape, resp, lim, now, is_json, own)
   local status = resp.status
   if resp.kind or status < 200 or status >= 300 then return nil end
-  local headers = resp.headers
-  local ctype = headers and headers["content-type"]
+  local ctype, rl1, rl2, rl3, id1, id2, id3 = header(resp, "content-type", RL1, RL2, RL3, ID1, ID2, ID3)
   local body = resp.body
   if not (ctype and body and body ~= "" and is_json(ctype)) then return nil end
-  local value = json_decode(body)   -- nil for a body that is not JSON (or starts with a byte order mark)
-  if value == nil or (shape.returns and type(value) ~= "table") then return nil end
+  local decoded = json_decode(body)   -- nil for a body that is not JSON (or starts with a byte order mark)
+  if decoded == nil or (shape.returns and type(decoded) ~= "table") then return nil end
   local envelope = self.envelope
-  if envelope.check and envelope.check(value, resp) then return nil end
-  lim:observe(now, status, headers, nil)
-  local info = { status = status, headers = headers, body = value, attempts = 1, time = resp.time,
-                 request_id = events.request_id(self.api, headers) }
-  if envelope.unwrap then value = envelope.unwrap(value, resp, shape.op) end
-  return value, info
+  if envelope.check and envelope.check(decoded, resp) then return nil end
+  lim:observe(now, status, (rl1 or rl2 or rl3) and resp.headers or nil, nil)
+  local api = self.api
+  local request_id
+  if api.request_id_header then request_id = events.request_id(api, resp.headers)
+  else request_id = events.first_request_id(id1, id2, id3) end
+  local value = decoded
+  if envelope.unwrap then value = envelope.unwrap(decoded, resp, shape.op) end
+  if own then
+    resp.body, resp.attempts, resp.request_id = decoded, 1, request_id
+    return value, resp
+  end
+  return value, { status = status, headers = resp.headers, body = decoded, attempts = 1, time = resp.time,
+                  request_id = request_id }
 end
 
 -- client:opname(v) when it can run here: returns value, info_or_err, or
@@ -97,7 +115,7 @@ function fastcall.call(self, opname, v, is_json)
                 headers = cached.headers, idempotent = shape.idempotent }
   local resp = send_one(transport, req)
   if resp then
-    local value, info = taken(self, shape, resp, lim, now, is_json)
+    local value, info = taken(self, shape, resp, lim, now, is_json, send_one == curl_send_one)
     if value ~= nil then return value, info end
   end
   -- the engine decides: the job this call would have been, with this attempt made

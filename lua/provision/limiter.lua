@@ -235,6 +235,11 @@ end
 
 -- Learns from one response: status and headers (a table keyed by lower-case
 -- name). retry_after: seconds from Retry-After, if any.
+-- The headers observe() learns from (x-ratelimit-reset is read only with
+-- x-ratelimit-remaining): an answer with none of them teaches nothing but
+-- its status.
+limiter.HEADERS = { "ratelimit-policy", "ratelimit", "x-ratelimit-remaining" }
+
 function Limiter:observe(now, status, headers, retry_after)
   if status == 429 then
     throttle(self, now, retry_after)

@@ -132,10 +132,13 @@ describe("core.header", function()
       assert.is_nil(rawget(r, "headers"), "the map was built before it was read")
       local names, before = names_of(block), {}
       for j, n in ipairs(names) do before[j] = core.header(r, n) end
+      local all = table.pack(core.header(r, table.unpack(names)))   -- every name in one call
       assert.is_nil(rawget(r, "headers"), "core.header built the map")
+      assert.are.equal(#names, all.n, ("block %d: one value per name"):format(i))
       local h = r.headers
       for j, n in ipairs(names) do
         assert.are.equal(h[n], before[j], ("block %d, name %q"):format(i, n))
+        assert.are.equal(h[n], all[j], ("block %d, name %q (several names at once)"):format(i, n))
         assert.are.equal(h[n], core.header(r, n), ("block %d, name %q (map built)"):format(i, n))
         compared = compared + 1
       end
@@ -179,7 +182,11 @@ describe("core.header", function()
     local r = results[1]
     local own = setmetatable({ status = 200, headers = { ["x-mine"] = "m" } }, getmetatable(r))
     assert.are.equal("m", core.header(own, "x-mine"))
+    assert.are.same({ n = 3, "m", nil, "m" }, table.pack(core.header(own, "x-mine", "x-none", "x-mine")))
+    assert.are.same({ n = 2 }, table.pack(core.header({}, "a", "b")))
     assert.has_error(function() core.header(r, 1) end)
+    assert.has_error(function() core.header(r, "content-type", false) end)
+    assert.has_error(function() core.header(r) end)
     assert.has_error(function() core.header(nil, "x") end)
   end)
 end)
