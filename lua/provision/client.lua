@@ -9,6 +9,7 @@ local auth = require("provision.auth")
 local retry = require("provision.retry")
 local Tokens = require("provision.oauth2")
 local engine = require("provision.engine")
+local limiter = require("provision.limiter")
 local fastcall = require("provision.fastcall")
 local options = require("provision.options")
 local hooks = require("provision.hooks")
@@ -20,6 +21,7 @@ local did_you_mean = require("provision.suggest").did_you_mean
 local client = {}
 local unpack = table.unpack or unpack
 local json_decode = core.json_decode   -- what json.decode calls
+local header = core.header
 local json_null = core.null
 
 local Client = {}
@@ -209,6 +211,8 @@ function client.new(api, opts)
       and rawget(mt, "send") ~= nil then
     self.send_one = rawget(mt, "send_one")
   end
+  -- its answers are the core's responses (lazy fields; may become info)
+  self.core_responses = type(mt) == "table" and rawget(mt, "core_responses") == true
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   client.operation_methods(self)
@@ -380,6 +384,14 @@ local function is_exists(op, status, message)
 end
 
 -- Response -> result, info | nil, err.
+-- The request id of an answer, read without building its headers map when
+-- the API names no header of its own.
+local ID1, ID2, ID3 = events.REQUEST_ID_HEADERS[1], events.REQUEST_ID_HEADERS[2], events.REQUEST_ID_HEADERS[3]
+local function request_id_of(api, resp)
+  if api.request_id_header then return events.request_id(api, resp.headers) end
+  return events.first_request_id(header(resp, ID1, ID2, ID3))
+end
+
 function Client:finish(job, resp)
   local value, info = self:interpret(job, resp)
   if value == nil then
@@ -387,10 +399,21 @@ function Client:finish(job, resp)
     info.attempts = job.attempt
   end
   if type(info) == "table" then
-    info.request_id = events.request_id(self.api, resp.headers)
+    info.request_id = request_id_of(self.api, resp)
     if job.trace then info.trace_id = job.trace.trace_id end
   end
   return value, info
+end
+
+-- The info of a 2xx answer. A plain call's answer from the core (no hook
+-- replaced it, no event reads it after) is that info itself, its headers
+-- and time still built on first read; else a new table.
+local function success_info(self, job, resp, body)
+  if self.core_responses and job.user_hooks == false and self.events == nil and self.log == nil then
+    resp.body, resp.attempts = body, job.attempt
+    return resp
+  end
+  return { status = resp.status, headers = resp.headers, body = body, attempts = job.attempt, time = resp.time }
 end
 
 function Client:interpret(job, resp)
@@ -399,8 +422,8 @@ function Client:interpret(job, resp)
     return nil, errors.new({ kind = resp.kind, message = resp.message, operation = opname,
                              attempts = job.attempt, request_sent = resp.request_sent })
   end
-  local status, headers = resp.status, resp.headers
-  local ctype = headers and headers["content-type"]
+  local status = resp.status
+  local ctype = header(resp, "content-type")
   local body, decode_err = resp.body, nil
   local json_type = ctype and json_types[ctype]   -- is_json's cache, looked at first
   if json_type == nil then json_type = is_json(ctype) end
@@ -412,8 +435,6 @@ function Client:interpret(job, resp)
   elseif body == "" then
     body = nil
   end
-  local info = { status = status, headers = headers, body = body, attempts = job.attempt,
-                 time = resp.time }
   -- any 2xx succeeds (a server may answer 201 where the spec says 200);
   -- op.success documents the expected ones
   if status >= 200 and status < 300 then
@@ -444,6 +465,7 @@ function Client:interpret(job, resp)
         class = api_status and errors.class_for_status(api_status, self.api.errors) or "APIError",
         message = check, body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
     end
+    local info = success_info(self, job, resp, body)
     if body == nil then return true, info end
     if self.envelope.unwrap then return self.envelope.unwrap(body, resp, op), info end
     return body, info
@@ -597,12 +619,14 @@ local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true,
 
 -- Seconds from the answer's Retry-After, after the limiter of the API
 -- origin and credential has learned from the answer.
+local RL1, RL2, RL3 = limiter.HEADERS[1], limiter.HEADERS[2], limiter.HEADERS[3]
+
 function Client.observe(_, job, resp, now)
   if resp.kind then return nil end
-  local headers = resp.headers
-  local ra = headers and headers["retry-after"]
+  local ra, rl1, rl2, rl3 = header(resp, "retry-after", RL1, RL2, RL3)
   local seconds = ra and retry.parse_retry_after(ra)
-  if job.limiter then job.limiter:observe(now, resp.status, headers, seconds) end
+  -- the limiter reads the headers map only when one of its headers is there
+  if job.limiter then job.limiter:observe(now, resp.status, (rl1 or rl2 or rl3) and resp.headers or nil, seconds) end
   return seconds
 end
 

@@ -37,7 +37,8 @@ end
 -- for a caller that read them itself (provision.fastcall).
 function events.first_request_id(a, b, c)
   local v = (a ~= nil and a ~= "" and a) or (b ~= nil and b ~= "" and b) or (c ~= nil and c ~= "" and c) or nil
-  return v and bounded(v)
+  if type(v) ~= "string" then return nil end   -- (a header map another transport filled may hold anything)
+  return bounded(v)
 end
 
 function events.request_id(api, headers)

@@ -15,7 +15,6 @@ local request = require("provision.request")
 local events = require("provision.events")
 local engine = require("provision.engine")
 local limiter = require("provision.limiter")
-local curl_send_one = require("provision.transport.curl").send_one
 
 local fastcall = {}
 
@@ -49,8 +48,8 @@ local ID1, ID2, ID3 = events.REQUEST_ID_HEADERS[1], events.REQUEST_ID_HEADERS[2]
 assert(#limiter.HEADERS == 3 and #events.REQUEST_ID_HEADERS == 3, "provision.fastcall reads three of each")
 
 -- The 2xx answer as the call's result: value, info; or nil when the
--- general path must look at it. `own` says resp is the core's (the curl
--- transport's): then resp itself becomes info, its headers and time still
+-- general path must look at it. `own` says resp is the core's (the
+-- transport says so: client.core_responses): then resp itself becomes info, its headers and time still
 -- read on first use; another transport's answer is left as it is.
 local function taken(self, shape, resp, lim, now, is_json, own)
   local status = resp.status
@@ -115,7 +114,7 @@ function fastcall.call(self, opname, v, is_json)
                 headers = cached.headers, idempotent = shape.idempotent }
   local resp = send_one(transport, req)
   if resp then
-    local value, info = taken(self, shape, resp, lim, now, is_json, send_one == curl_send_one)
+    local value, info = taken(self, shape, resp, lim, now, is_json, self.core_responses)
     if value ~= nil then return value, info end
   end
   -- the engine decides: the job this call would have been, with this attempt made

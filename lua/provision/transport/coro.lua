@@ -33,6 +33,10 @@ local function curl() return require("provision.transport.curl") end
 local Coro = setmetatable({}, { __index = function(_, k) return curl()[k] end })
 Coro.__index = Coro
 
+-- Its answers are provision.core's responses, as the curl transport's
+-- (a class says so itself: a subclass that makes its own does not inherit it).
+Coro.core_responses = true
+
 -- The first value a waiting coroutine yields.
 Coro.WAIT = "provision.wait"
 

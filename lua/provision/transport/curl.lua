@@ -113,6 +113,11 @@ end
 
 Curl.all_failed = all_failed
 
+-- Every answer is a response of provision.core (docs/core-api.md), also
+-- through the stream: a client may hand one back as a call's info. Read
+-- with rawget: a subclass that makes answers of its own does not inherit it.
+Curl.core_responses = true
+
 -- The non-blocking form (docs/core-api.md): a batch to drive with
 -- step()/wait_info() from the host's own loop, then results().
 -- provision.transport.coro builds send() on it.
