@@ -338,6 +338,8 @@ local function is_json(ctype)
   return known
 end
 
+fastcall.is_json = is_json
+
 -- A short message from an error body that is not JSON (an HTML page, text).
 local function text_message(body)
   if not body or body == "" then return nil end
@@ -1139,7 +1141,12 @@ local function prepare_call(self, c)
   if type(c) ~= "table" then
     return nil, errors.invalid(self.class, "each call must be a table {opname, args...}, got %s", type(c))
   end
-  return self:prepare(c[1], unpack(c, 2, c.n or #c))
+  local n = c.n or #c
+  if n == 2 then
+    local light = fastcall.light(self, c[1], c[2])
+    if light then return light end
+  end
+  return self:prepare(c[1], unpack(c, 2, n))
 end
 
 -- Several operations at once over the same connections:
@@ -1268,7 +1275,7 @@ local function operation_methods(self)
             name, name)
         end
         if select("#", ...) == 1 then
-          local value, info = fastcall.call(me, name, (...), is_json)
+          local value, info = fastcall.call(me, name, (...))
           if value ~= nil or info ~= nil then return value, info end
         end
         local job, err = me:prepare(name, ...)

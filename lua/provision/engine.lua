@@ -3,7 +3,10 @@
 -- settles each one (done, retried after a delay, or checked by read-back
 -- before anything is sent again), reporting each call as it ends.
 --
--- A call is a job (Client:prepare); what one attempt sends and what its
+-- A call is a job (Client:prepare), or a light job (provision.fastcall:
+-- job.light, job:request() its attempt, job:answer(resp, now) the value
+-- and info of an answer it takes, job:full() the job it becomes when it
+-- does not); what one attempt sends and what its
 -- answer means are the client's (Client:attempt_request, which runs the
 -- before_request hooks; Client:after_attempt, which runs after_response and
 -- on_retry, decides and reports the attempt's event; Client:conclude, which
@@ -245,7 +248,8 @@ function Run:launch(lane, job, now)
   end
   lane.queue[lane.head] = nil   -- dequeue: job is at the head (launch_ready peeked it)
   lane.head = lane.head + 1
-  local req, err = client:attempt_request(job)
+  local req, err
+  if job.light then req = job:request() else req, err = client:attempt_request(job) end
   if not req then
     err.attempts = job.attempt
     if job.maybe_applied then err.outcome = "unknown" elseif err.outcome == nil then err.outcome = "not_applied" end
@@ -365,6 +369,13 @@ function Run:answered(job, resp)
   lane.inflight = lane.inflight - 1
   self.inflight = self.inflight - 1
   local now = self.clock()
+  if job.light then
+    local value, info = job:answer(resp, now)
+    if value ~= nil then return self:finish_job(job, value, info) end
+    local full, err = job:full()   -- the engine decides: the job with this attempt made
+    if not full then return self:finish_job(job, nil, err) end
+    job = full
+  end
   local req = job.req
   job.req = nil
   if resp.status == 429 then self.summary.throttled = self.summary.throttled + 1 end

@@ -1,15 +1,19 @@
--- A plain call's first attempt without a job. For an operation whose
+-- Calls with nothing to decide, without a job. For an operation whose
 -- request is its path with one string argument (get_user(id),
 -- Tenants:get(id), a delete ...), on a client with nothing to run around an
--- attempt (no hooks, events, log, traceparent, rate or deadline), once the
--- operation's first call through the engine has cached what an attempt
--- sends (the auth headers) and which limiter it draws on. A 2xx answer
--- whose JSON body is the operation's result is returned from here; any
+-- attempt (no hooks, events, log or traceparent), once the operation's
+-- first call through the engine has cached what an attempt sends (the
+-- auth headers). Two forms:
+--   fastcall.call    a single call (client:get(id)) on a client without
+--                    a rate or deadline, while its limiter knows no rate:
+--                    sent here with the transport's send_one
+--   fastcall.light   a call of all()/bulk(): a light job, which the engine
+--                    paces and sends like any other (job:request() is its
+--                    attempt) but which is only a few fields
+-- A 2xx answer whose JSON body is the operation's result is taken here; any
 -- other answer (an error, a retry, a read-back, a body that is not JSON)
--- is handed to the engine as the first attempt of a job made by
--- Client:prepare, so every decision after an attempt stays in one place.
--- What it skips is the cost of a job and its tables when there is nothing
--- to decide.
+-- goes to the engine as the first attempt of the job Client:prepare makes,
+-- so every decision after an attempt stays in one place.
 local core = require("provision.core")
 local request = require("provision.request")
 local events = require("provision.events")
@@ -76,53 +80,107 @@ local function taken(self, shape, resp, lim, now, is_json, own)
                   request_id = request_id }
 end
 
--- client:opname(v) when it can run here: returns value, info_or_err, or
--- nothing when the call is the engine's from the start. is_json is the
--- client's content-type test.
-function fastcall.call(self, opname, v, is_json)
-  if type(v) ~= "string" or v == "" or v == "." or v == ".." then return end
-  if not self.plain or self.events ~= nil or self.log ~= nil or self.deadline or self.rate then return end
-  local send_one = self.send_one
-  local entry = send_one and self.ops[opname]
-  if not entry then return end
+-- What every attempt of shape's calls sends as headers, when nothing runs
+-- around an attempt of self's; nil when the engine must make the call.
+local function eligible(self, opname, v)
+  if type(v) ~= "string" or v == "" or v == "." or v == ".." then return nil end
+  if not self.plain or self.events ~= nil or self.log ~= nil or self.deadline then return nil end
+  local entry = self.ops[opname]
+  if not entry then return nil end
   local shape = shapes[entry]
   if shape == nil then
     shape = shape_of(entry)
     shapes[entry] = shape
   end
-  if not shape then return end
-  local op = shape.op
-  local cached = self.attempt_headers[op]
-  local lim = self.limiters[op]
-  if not cached or cached.template ~= shape.plan.headers or not lim
-     or lim.ceiling or lim.learned or lim.estimate then
-    return
-  end
-  local transport = self.transport
-  local now = transport.now()
-  if now < lim.paused_until then return end
-  -- what lim:reserve(now) does for a limiter that knows no rate
-  if not lim.episode_start then lim.episode_start = now end
-  lim.rate = nil
+  if not shape then return nil end
+  local cached = self.attempt_headers[shape.op]
+  if not cached or cached.template ~= shape.plan.headers then return nil end
+  return shape, cached
+end
+
+local function url_of(self, shape, v)
   local base = self.base
   local prefix = shape.prefix
   if shape.base ~= base then
     prefix = request.trim_base(base)
     shape.base, shape.prefix = base, prefix
   end
-  local req = { method = shape.method, url = prefix .. shape.head .. encode_segment(v) .. shape.tail,
-                headers = cached.headers, idempotent = shape.idempotent }
-  local resp = send_one(transport, req)
-  if resp then
-    local value, info = taken(self, shape, resp, lim, now, is_json, self.core_responses)
-    if value ~= nil then return value, info end
-  end
-  -- the engine decides: the job this call would have been, with this attempt made
+  return prefix .. shape.head .. encode_segment(v) .. shape.tail
+end
+
+-- The job the call would have been (Client:prepare), with one attempt made.
+local function full_job(self, opname, v, cached, lim)
   local job, err = self:prepare(opname, v)
   if not job then return nil, err end
   job.scheme_name, job.oauth_flow, job.limiter = cached.scheme, cached.oauth, lim
+  return job
+end
+
+-- client:opname(v) when it can run here: returns value, info_or_err, or
+-- nothing when the call is the engine's from the start.
+function fastcall.call(self, opname, v)
+  local send_one = self.send_one
+  if not send_one or self.rate then return end
+  local shape, cached = eligible(self, opname, v)
+  if not shape then return end
+  local lim = self.limiters[shape.op]
+  if not lim or lim.ceiling or lim.learned or lim.estimate then return end
+  local transport = self.transport
+  local now = transport.now()
+  if now < lim.paused_until then return end
+  -- what lim:reserve(now) does for a limiter that knows no rate
+  if not lim.episode_start then lim.episode_start = now end
+  lim.rate = nil
+  local req = { method = shape.method, url = url_of(self, shape, v), headers = cached.headers,
+                idempotent = shape.idempotent }
+  local resp = send_one(transport, req)
+  if resp then
+    local value, info = taken(self, shape, resp, lim, now, fastcall.is_json, self.core_responses)
+    if value ~= nil then return value, info end
+  end
+  local job, err = full_job(self, opname, v, cached, lim)
+  if not job then return nil, err end
   return engine.call(job, req, resp or { kind = "internal", request_sent = true,
                                          message = "transport gave no answer for this request" }, now)
+end
+
+-- Light jobs ------------------------------------------------------------------
+-- The engine reads of a job: client, op, call (for limiter_for), attempt,
+-- policy, index, req/sent_at/limiter (set at launch); a light job has those
+-- and the methods below, and becomes a full job when its answer is not
+-- taken.
+local LightJob = {}
+LightJob.__index = LightJob
+local NO_SETTINGS = {}   -- job.call of a light job: no per-call settings
+
+-- A light job for {opname, v} of all()/bulk(), or nil (the call gets a full job).
+function fastcall.light(self, opname, v)
+  local shape, cached = eligible(self, opname, v)
+  if not shape then return nil end
+  return setmetatable({ light = true, client = self, op = shape.op, shape = shape, cached = cached,
+                        opname = opname, v = v, call = NO_SETTINGS, attempt = 0, policy = self.policy }, LightJob)
+end
+
+-- The attempt's request (what Client:attempt_request gives a full job).
+function LightJob:request()
+  local shape = self.shape
+  return { method = shape.method, url = url_of(self.client, shape, self.v), headers = self.cached.headers,
+           idempotent = shape.idempotent }
+end
+
+-- value, info when the answer is taken; else nil.
+function LightJob:answer(resp, now)
+  local client = self.client
+  return taken(client, self.shape, resp, self.limiter, now, fastcall.is_json, client.core_responses)
+end
+
+-- The full job, carrying this one's attempt (req, sent_at, limiter, index);
+-- or nil, err.
+function LightJob:full()
+  local job, err = full_job(self.client, self.opname, self.v, self.cached, self.limiter)
+  if not job then return nil, err end
+  job.index, job.req, job.sent_at = self.index, self.req, self.sent_at
+  return job
 end
 
 return fastcall

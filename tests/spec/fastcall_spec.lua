@@ -176,4 +176,66 @@ describe("the fast path of a plain call", function()
     api:close()
   end)
 
+
+  describe("light jobs of all() and bulk()", function()
+    local function gets(ids)
+      local calls = {}
+      for i, id in ipairs(ids) do calls[i] = { "get", id } end
+      return calls
+    end
+
+    it("take 2xx answers without a job and hand the rest to the engine: the same results as full jobs", function()
+      local t = tenants()
+      for i = 1, 5 do put_tenant("t" .. i, {}) end
+      assert(t:get("t1", {}))   -- caches the operation's headers: later calls may be light
+      local ids = { "t1", "t2", "missing-1", "t3", "t4", "missing-2", "t5" }
+      local before = t.prepared
+      local light = t:all(gets(ids))
+      assert.are.equal(before + 2, t.prepared, "only the two 404s became full jobs")
+      local full = {}
+      for i, id in ipairs(ids) do full[i] = { t:get(id, {}) } end   -- the engine's own answers
+      for i = 1, #ids do
+        local lv, li = light[i][1], light[i][2]
+        local fv, fi = full[i][1], full[i][2]
+        if fv ~= nil then
+          assert.are.same(fv, lv, ids[i])
+          assert.are.same(info_fields(fi), info_fields(li), ids[i])
+        else
+          assert.is_nil(lv, ids[i])
+          assert.are.same(err_fields(fi), err_fields(li), ids[i])
+        end
+      end
+      local results, summary = t:bulk(gets(ids), { concurrency = 3 })
+      assert.are.equal(5, summary.ok)
+      assert.are.equal(2, summary.failed)
+      for i = 1, #ids do assert.are.equal(light[i][1] ~= nil, results[i][1] ~= nil, ids[i]) end
+      t:close()
+    end)
+
+    it("are retried as full jobs through faults, and paced by the limiter they share", function()
+      local t = tenants()
+      local ids = {}
+      for i = 1, 40 do ids[i] = "f" .. i; put_tenant(ids[i], {}) end
+      assert(t:get("f1", {}))
+      sb:admin("DELETE", "/log")
+      fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/f", probability = 0.3, action = "503",
+              retry_after = 0, seed = 3 })
+      fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/f", probability = 0.1, action = "429",
+              retry_after = 0, seed = 5 })
+      local before = t.prepared
+      local results, summary = t:bulk(gets(ids), { concurrency = 8 })
+      assert.are.equal(40, summary.ok, tostring(summary.failed) .. " failed")
+      for i = 1, 40 do assert.are.equal(ids[i], results[i][1].id) end
+      local _, f = sb:admin("GET", "/faults")
+      local injected = 0
+      for _, r in ipairs(f.rules) do injected = injected + r.hits end
+      assert.is_true(injected > 5, injected .. " faults")
+      assert.are.equal(40 + injected, requests())
+      local again = 0   -- calls whose first attempt met a fault: each became a full job, once
+      for i = 1, 40 do if results[i][2].attempts > 1 then again = again + 1 end end
+      assert.is_true(again > 0)
+      assert.are.equal(before + again, t.prepared)
+      t:close()
+    end)
+  end)
 end)
