@@ -249,6 +249,18 @@ return {
     replace = [[headers[i] = { h[1], h[2] }]] },
   { name = "cli-yaml-boolean-words-unquoted", file = "lua/provision/cli/yaml.lua", spec = "tests/spec/cli_output_spec.lua",
     find = [["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]], replace = [["true", "false", "null", "~"]] },
+  -- the fast path and light jobs (lua/provision/fastcall.lua)
+  { name = "fastcall-limiter-not-told", file = "lua/provision/fastcall.lua", spec = "tests/spec/fastcall_spec.lua",
+    find = "  lim:observe(now, status, (rl1 or rl2 or rl3) and resp.headers or nil, nil)\n", replace = "\n" },
+  { name = "fastcall-takes-a-4xx", file = "lua/provision/fastcall.lua", spec = "tests/spec/fastcall_spec.lua",
+    find = "if resp.kind or status < 200 or status >= 300 then return nil end",
+    replace = "if resp.kind then return nil end" },
+  { name = "light-job-full-loses-its-index", file = "lua/provision/fastcall.lua", spec = "tests/spec/fastcall_spec.lua",
+    find = "job.index, job.req, job.sent_at = self.index, self.req, self.sent_at",
+    replace = "job.req, job.sent_at = self.req, self.sent_at" },
+  { name = "core-header-first-name-only", file = "csrc/http.c", spec = "tests/spec/core_lazy_spec.lua",
+    find = "  for (k = 2; k <= top; k++) {\n    lua_pushvalue(L, k);\n    lua_gettable(L, top + 1);\n  }\n  return nnames;",
+    replace = "  lua_pushvalue(L, 2);\n  lua_gettable(L, top + 1);\n  return 1;" },
   { name = "curl-send-blocks-in-c", file = "lua/provision/transport/curl.lua", spec = H,
     find = "function Curl:send_one(req)\n",
     replace = "function Curl:send_one(req)\n  do local out, perr = self.session:perform({ req })\n"
