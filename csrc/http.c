@@ -1655,19 +1655,6 @@ static int response_index(lua_State *L) {
   return 1;
 }
 
-/* ASCII case-insensitive equality of a[0..n) and b[0..n) (only A-Z fold,
- * as the headers map's keys do). */
-static int same_ci(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = (char)(y - 'A' + 'a');
-    if (x != y) return 0;
-  }
-  return 1;
-}
-
 /* core.header(resp, name, ...) -> for each name, the value
  * resp.headers[name] has (nil when absent), read from the response's
  * header block without building the headers map: one call for the few
@@ -1705,7 +1692,7 @@ static int l_header(lua_State *L) {
         size_t nlen;
         const char *name = lua_tolstring(L, k, &nlen);
         for (i = 0; i < n; i++) {
-          if (fields[i].name.len == nlen && same_ci(text + fields[i].name.off, name, nlen)) break;
+          if (fields[i].name.len == nlen && prv_same_name(text + fields[i].name.off, name, nlen)) break;
         }
         if (i < n) lua_pushlstring(L, text + fields[i].value.off, fields[i].value.len);
         else lua_pushnil(L);

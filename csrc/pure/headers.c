@@ -174,7 +174,7 @@ int prv_headers_parse(const char *in, size_t n, prv_headers *h, size_t *errpos, 
   return 0;
 }
 
-static int same_name(const char *a, const char *b, size_t n) {
+int prv_same_name(const char *a, const char *b, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) {
     char x = a[i], y = b[i];
@@ -203,7 +203,7 @@ int prv_headers_split(const char *in, size_t n, prv_field *out, size_t max) {
     out[k].name.off = i;
     out[k].name.len = e;
     for (j = 0; j < k; j++)
-      if (out[j].name.len == e && same_name(in + out[j].name.off, p, e)) return -1;
+      if (out[j].name.len == e && prv_same_name(in + out[j].name.off, p, e)) return -1;
     s = (size_t)(colon - p) + 1; e = len;
     while (s < e && is_ows(p[s])) s++;
     while (e > s && is_ows(p[e - 1])) e--;

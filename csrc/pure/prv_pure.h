@@ -83,6 +83,9 @@ void prv_headers_free(prv_headers *h);
  * block, well-formed or not (prv_headers_parse then says which). No
  * allocation. */
 int prv_headers_split(const char *in, size_t n, prv_field *out, size_t max);
+/* ASCII case-insensitive equality of a[0..n) and b[0..n) (only A-Z fold,
+ * as header names and the headers map's keys do): 1 or 0. */
+int prv_same_name(const char *a, const char *b, size_t n);
 
 /* ---- numbers ------------------------------------------------------------ */
 
