@@ -798,10 +798,17 @@ static int session_gc(lua_State *L) {
 }
 
 /* Push the LAZY_KEY table and RESPONSE_MT (what push_entry needs); returns
- * the index of the first. */
+ * the index of the first. The session's refs are gone once its __gc or
+ * __close ran (a batch or stream may still hand out results then, and
+ * finalizers run in any order at lua_close): the registry's names then. */
 static int push_result_ctx(lua_State *L, Session *S) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  if (S->lazy_ref != LUA_NOREF && S->rmt_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->lazy_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->rmt_ref);
+  } else {
+    lua_getfield(L, LUA_REGISTRYINDEX, LAZY_KEY);
+    luaL_getmetatable(L, RESPONSE_MT);
+  }
   return lua_gettop(L) - 1;
 }
 
@@ -1702,10 +1709,10 @@ static int l_header(lua_State *L) {
     }
     lua_pop(L, 1);
     lua_getfield(L, 1, "headers");                    /* a table not made by the core */
-    if (lua_isnil(L, top + 1)) {
-      for (k = 0; k < nnames; k++) lua_pushnil(L);
-      return nnames;
-    }
+  }
+  if (!lua_istable(L, top + 1)) {                     /* none, or false (a hook's answer) */
+    for (k = 0; k < nnames; k++) lua_pushnil(L);
+    return nnames;
   }
   for (k = 2; k <= top; k++) {
     lua_pushvalue(L, k);

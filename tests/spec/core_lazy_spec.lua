@@ -184,6 +184,7 @@ describe("core.header", function()
     assert.are.equal("m", core.header(own, "x-mine"))
     assert.are.same({ n = 3, "m", nil, "m" }, table.pack(core.header(own, "x-mine", "x-none", "x-mine")))
     assert.are.same({ n = 2 }, table.pack(core.header({}, "a", "b")))
+    assert.are.same({ n = 2 }, table.pack(core.header({ headers = false }, "a", "b")))   -- a hook's false: no map
     assert.has_error(function() core.header(r, 1) end)
     assert.has_error(function() core.header(r, "content-type", false) end)
     assert.has_error(function() core.header(r) end)
@@ -230,3 +231,27 @@ describe("lazy response fields", function()
     for _, k in ipairs(LAZY) do assert.matches('"' .. k .. '":', encoded, 1, true) end
   end)
 end)
+
+describe("responses of a session already closed", function()
+  -- a batch outlives its session (docs/core-api.md): its results are
+  -- still responses with lazy fields after the session's __close ran
+  it("are built by a batch whose session a <close> variable closed", function()
+    local port, done = peer(responses_for({ "Content-Type: application/json\r\nX-A: 1\r\n" }))
+    local batch
+    do
+      local s <close> = core.session()
+      batch = assert(s:start({ { url = "http://127.0.0.1:" .. port .. "/1", timeout = 20 } }))
+      local t0 = core.now()
+      while not batch:step(0.05) and core.now() - t0 < 30 do end
+    end
+    local results = assert(batch:results())
+    done()
+    local r = results[1]
+    assert.are.equal(200, r.status, tostring(r.kind and r.message))
+    assert.are.equal("ok", r.body)
+    assert.are.equal("application/json", r.headers["content-type"])
+    assert.are.equal("1", core.header(r, "x-a"))
+    batch:close()
+  end)
+end)
+
