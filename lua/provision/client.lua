@@ -195,6 +195,7 @@ function client.new(api, opts)
     concurrency = opts.concurrency,
     limiter_keys = {},
     limiters = {},        -- op -> its limiter (engine.lua, limiter_for)
+    without_query = {},   -- op -> whether its urls never have a query string (success_info)
     credential_ids = {},
     -- per-operation caches (operation tables and credentials do not change)
     qualified = {},       -- opname -> "Class.opname"
@@ -212,7 +213,10 @@ function client.new(api, opts)
     self.send_one = rawget(mt, "send_one")
   end
   -- its answers are the core's responses (lazy fields; may become info)
+  -- (an instance with a send or stream of its own answers as it likes)
   self.core_responses = type(mt) == "table" and rawget(mt, "core_responses") == true
+    and rawget(transport, "send") == nil and rawget(transport, "send_one") == nil
+    and rawget(transport, "stream") == nil and rawget(transport, "start") == nil
   self.tokens = Tokens.new(transport)
   self.policy = retry.policy(self.retries)
   client.operation_methods(self)
@@ -407,11 +411,31 @@ function Client:finish(job, resp)
   return value, info
 end
 
+-- Whether op's requests never carry a query string (no query parameter,
+-- no credential in the query): the url of their answers holds no secret.
+local function without_query(self, op)
+  local v = self.without_query[op]
+  if v == nil then
+    v = true
+    for _, p in ipairs(op.params) do
+      if p["in"] == "query" then v = false end
+    end
+    if v then
+      local _, scheme = auth.select(self.api, self.credentials, op.security)
+      if type(scheme) == "table" and scheme["in"] == "query" then v = false end
+    end
+    self.without_query[op] = v
+  end
+  return v
+end
+
 -- The info of a 2xx answer. A plain call's answer from the core (no hook
--- replaced it, no event reads it after) is that info itself, its headers
--- and time still built on first read; else a new table.
+-- replaced it, no event reads it after, no query string in its url) is
+-- that info itself, its headers and time still built on first read; else
+-- a new table.
 local function success_info(self, job, resp, body)
-  if self.core_responses and job.user_hooks == false and self.events == nil and self.log == nil then
+  if self.core_responses and job.user_hooks == false and self.events == nil and self.log == nil
+     and not job.redirected and without_query(self, job.op) then
     resp.body, resp.attempts = body, job.attempt
     return resp
   end
@@ -467,10 +491,10 @@ function Client:interpret(job, resp)
         class = api_status and errors.class_for_status(api_status, self.api.errors) or "APIError",
         message = check, body = body, headers = resp.headers, operation = opname, attempts = job.attempt })
     end
-    local info = success_info(self, job, resp, body)
-    if body == nil then return true, info end
-    if self.envelope.unwrap then return self.envelope.unwrap(body, resp, op), info end
-    return body, info
+    local value = body
+    if body == nil then value = true
+    elseif self.envelope.unwrap then value = self.envelope.unwrap(body, resp, op) end
+    return value, success_info(self, job, resp, body)   -- (last: it may turn resp into info)
   end
   local message = (type(body) == "table" and ((self.envelope.error_message and self.envelope.error_message(body))
       or generic_message(body)))

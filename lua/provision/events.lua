@@ -36,9 +36,10 @@ end
 -- The first of the values of REQUEST_ID_HEADERS (in order) that is set:
 -- for a caller that read them itself (provision.fastcall).
 function events.first_request_id(a, b, c)
-  local v = (a ~= nil and a ~= "" and a) or (b ~= nil and b ~= "" and b) or (c ~= nil and c ~= "" and c) or nil
-  if type(v) ~= "string" then return nil end   -- (a header map another transport filled may hold anything)
-  return bounded(v)
+  if a ~= nil and type(a) == "string" and a ~= "" then return bounded(a) end
+  if b ~= nil and type(b) == "string" and b ~= "" then return bounded(b) end
+  if c ~= nil and type(c) == "string" and c ~= "" then return bounded(c) end
+  return nil
 end
 
 function events.request_id(api, headers)

@@ -95,6 +95,9 @@ local function eligible(self, opname, v)
   if not shape then return nil end
   local cached = self.attempt_headers[shape.op]
   if not cached or cached.template ~= shape.plan.headers then return nil end
+  -- and the limiter of the operation's usual calls (a call with its own
+  -- server caches the headers but draws on another limiter)
+  if not self.limiters[shape.op] then return nil end
   return shape, cached
 end
 
@@ -135,7 +138,8 @@ function fastcall.call(self, opname, v)
                 idempotent = shape.idempotent }
   local resp = send_one(transport, req)
   if resp then
-    local value, info = taken(self, shape, resp, lim, now, fastcall.is_json, self.core_responses)
+    -- the limiter learns at the answer's time, as after_attempt tells it
+    local value, info = taken(self, shape, resp, lim, transport.now(), fastcall.is_json, self.core_responses)
     if value ~= nil then return value, info end
   end
   local job, err = full_job(self, opname, v, cached, lim)
@@ -157,8 +161,11 @@ local NO_SETTINGS = {}   -- job.call of a light job: no per-call settings
 function fastcall.light(self, opname, v)
   local shape, cached = eligible(self, opname, v)
   if not shape then return nil end
+  -- opname as errors name it (Client:prepare's); name for prepare itself
+  local qualified = self.qualified[opname] or (self.class .. "." .. opname)
   return setmetatable({ light = true, client = self, op = shape.op, shape = shape, cached = cached,
-                        opname = opname, v = v, call = NO_SETTINGS, attempt = 0, policy = self.policy }, LightJob)
+                        name = opname, opname = qualified, v = v, call = NO_SETTINGS, attempt = 0,
+                        policy = self.policy }, LightJob)
 end
 
 -- The attempt's request (what Client:attempt_request gives a full job).
@@ -177,7 +184,7 @@ end
 -- The full job, carrying this one's attempt (req, sent_at, limiter, index);
 -- or nil, err.
 function LightJob:full()
-  local job, err = full_job(self.client, self.opname, self.v, self.cached, self.limiter)
+  local job, err = full_job(self.client, self.name, self.v, self.cached, self.limiter)
   if not job then return nil, err end
   job.index, job.req, job.sent_at = self.index, self.req, self.sent_at
   return job

@@ -240,5 +240,60 @@ describe("the fast path of a plain call", function()
       assert.are.equal(before + again, t.prepared)
       t:close()
     end)
+
+    it("are not made for an operation whose only calls so far had a server of their own", function()
+      local t = tenants()
+      put_tenant("acme", {})
+      assert(t:get("acme", { _call = { server = sb.outpost_latest } }))   -- caches headers, not the limiter
+      local results = t:all({ { "get", "acme" }, { "get", "acme" } })
+      assert.is_table(results)
+      assert.are.equal("acme", results[1][1].id)
+      assert.are.equal("acme", results[2][1].id)
+      t:close()
+    end)
+
+    it("name their operation in errors as full jobs do", function()
+      local t = tenants()
+      put_tenant("acme", {})
+      assert(t:get("acme", {}))
+      fault({ method = "GET", pattern = "^/outpost%-latest/api/v1/tenants/acme$", action = "429", retry_after = 200 })
+      local results = t:bulk(gets({ "acme", "acme", "acme", "acme", "acme" }), { concurrency = 1 })
+      local kinds = {}
+      for i = 1, 5 do
+        local err = results[i][2]
+        assert.is_nil(results[i][1])
+        assert.are.equal("Tenants.get", err.operation, tostring(err))
+        kinds[err.kind] = true
+      end
+      assert.is_true(kinds.throttled, "the limiter never paused the later calls")
+      t:close()
+    end)
+  end)
+
+  describe("the call's info", function()
+    it("is a table of its own for an operation with a query (the url could hold a key)", function()
+      local api = assert(provision.UsersApi({ server = sb.agilicus, auth = { bearer = sb.credentials.agilicus.token } }))
+      local list, info = api:list_users({ org_id = "Nw7kQ2pX9sT4vB8mL1cR3d", limit = 1 })
+      assert.is_table(list, tostring(info))
+      assert.is_nil(getmetatable(info), "info is the core's response")
+      assert.is_nil(info.url)
+      assert.are.equal(200, info.status)
+      api:close()
+    end)
+
+    it("is never a response another transport's send made (a canned one stays as it was)", function()
+      local transport = assert(require("provision.transport.curl").new({}))
+      local canned = { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"id":"c"}' }
+      transport.send = function() return { canned } end
+      local t = assert(provision.Tenants({ server = "http://127.0.0.1:1", transport = transport,
+                                           auth = { admin_api_key = "k" } }))
+      for _ = 1, 3 do
+        local v, info = t:get("c")
+        assert.is_table(v, tostring(info))
+        assert.are.equal("c", v.id)
+      end
+      assert.are.equal('{"id":"c"}', canned.body)
+      transport:close()
+    end)
   end)
 end)
