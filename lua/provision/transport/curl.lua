@@ -3,7 +3,9 @@
 -- set), plus now(), sleep(s) and close(). Other hosts (nginx cosockets)
 -- provide the same four. A transport class may also define send_one(req),
 -- send({req})[1] without the lists (a client's single calls use it when the
--- transport's own class has it). provision.transport.coro is this
+-- transport's own class has it), and core_responses = true when every
+-- answer is a response of provision.core (lazy fields; a plain client may
+-- hand one back as a call's info). provision.transport.coro is this
 -- transport with a send() and sleep() that yield to the host's event loop
 -- instead of blocking.
 local core = require("provision.core")
