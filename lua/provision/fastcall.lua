@@ -53,8 +53,10 @@ assert(#limiter.HEADERS == 3 and #events.REQUEST_ID_HEADERS == 3, "provision.fas
 
 -- The 2xx answer as the call's result: value, info; or nil when the
 -- general path must look at it. `own` says resp is the core's (the
--- transport says so: client.core_responses): then resp itself becomes info, its headers and time still
--- read on first use; another transport's answer is left as it is.
+-- transport says so: client.core_responses): then resp itself becomes
+-- info, its headers and time still read on first use (its url has no query
+-- string: these calls have none, and their credentials go in headers);
+-- another transport's answer is left as it is.
 local function taken(self, shape, resp, lim, now, is_json, own)
   local status = resp.status
   if resp.kind or status < 200 or status >= 300 then return nil end
@@ -80,8 +82,8 @@ local function taken(self, shape, resp, lim, now, is_json, own)
                   request_id = request_id }
 end
 
--- What every attempt of shape's calls sends as headers, when nothing runs
--- around an attempt of self's; nil when the engine must make the call.
+-- The shape of client:opname(v) and the headers its attempts send (cached
+-- by its first call through the engine); nil when the engine must make it.
 local function eligible(self, opname, v)
   if type(v) ~= "string" or v == "" or v == "." or v == ".." then return nil end
   if not self.plain or self.events ~= nil or self.log ~= nil or self.deadline then return nil end
