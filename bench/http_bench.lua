@@ -204,6 +204,14 @@ local ok, err = pcall(function()
     assert(tenants:get("t1"))
   end
   assert(assert(rs:request(treq)).body == common.TENANT_JSON, "the core got another body")
+  -- the Lua floor: what Lua alone adds to raw's loop (bench/lua_floor.c)
+  local floor, floor_why = raw.floor(ROOT, srv.dir)
+  local fh = floor and floor.new(HEADERS)
+  if fh then
+    for _ = 1, 200 do check(fh:get(TENANT_URL)) end
+  else
+    io.write("(r) no Lua floor row: ", tostring(floor_why), "\n")
+  end
   local function raw_row(name, mode, url, n, k)
     return { name = name, n = n, fn = function()
       return raw.run(exe, mode, url, n, k, HEADERS)
@@ -221,6 +229,15 @@ local ok, err = pcall(function()
           if not v then error(tostring(e)) end
         end
       end }
+    -- what the full call does beyond raw's loop, done in C: decode the tenant
+    if exe and cjson == true then
+      rows[#rows + 1] = raw_row("raw libcurl + cJSON_Parse of the tenant (C)" .. tag, "json", TENANT_URL, N_RATIO)
+    end
+    if fh then
+      rows[#rows + 1] = { name = "Lua floor: C call, easy_perform, {status,body}" .. tag, n = N_RATIO, fn = function(n)
+          for _ = 1, n do check(fh:get(TENANT_URL)) end
+        end }
+    end
     return rows
   end
   -- ratio to raw: raw's time divided by the row's (1 = as fast as raw)
@@ -256,6 +273,22 @@ local ok, err = pcall(function()
     run_group(seq_rows(""), RATIO_ROUNDS))
   goal("sequential pinned: Tenants:get / raw libcurl", r1, 3, 0.75)
   goal("sequential pinned: core session:request / raw libcurl", r1, 2, 0.9)
+  -- beside the goals: the same job done in C, and the least Lua can add
+  for i = 4, #r1 do
+    local w, c = paired_ratio(r1[1], r1[i])
+    goals[#goals + 1] = ("  %-58s    = %.2f by time, %.2f by CPU  (a bound, not a goal)"):format(
+      "sequential pinned: " .. r1[i].name:gsub(" %(C%)$", ""):gsub(", easy_perform.*$", "") .. " / raw", w, c)
+    if r1[i].name:find("Lua floor", 1, true) then
+      w, c = paired_ratio(r1[i], r1[2])
+      goals[#goals + 1] = ("  %-58s    = %.2f by time, %.2f by CPU  (provision's own cost)"):format(
+        "sequential pinned: core session:request / Lua floor", w, c)
+    end
+    if r1[i].name:find("cJSON", 1, true) then
+      w, c = paired_ratio(r1[i], r1[3])
+      goals[#goals + 1] = ("  %-58s    = %.2f by time, %.2f by CPU  (the same job in C)"):format(
+        "sequential pinned: Tenants:get / raw libcurl + cJSON", w, c)
+    end
+  end
   io.write("\n")
   unpin()
   report_raw("(r2) the same, unpinned", run_group(seq_rows(" (unpinned)"), RATIO_ROUNDS))
@@ -408,6 +441,18 @@ local ok, err = pcall(function()
         local r1x = irefs(("%s seq %s %d '%s' '%s' '%s'"):format(exe, TENANT_URL, 1 + N_CALLGRIND, HEADERS[1],
           HEADERS[2], HEADERS[3]))
         if r0 and r1x then ir.raw = (r1x - r0) / N_CALLGRIND end
+        if cjson == true then
+          local j1 = irefs(("%s json %s %d '%s' '%s' '%s'"):format(exe, TENANT_URL, 1 + N_CALLGRIND, HEADERS[1],
+            HEADERS[2], HEADERS[3]))
+          local j0 = irefs(("%s json %s 1 '%s' '%s' '%s'"):format(exe, TENANT_URL, HEADERS[1], HEADERS[2], HEADERS[3]))
+          if j0 and j1 then ir.raw_json = (j1 - j0) / N_CALLGRIND end
+        end
+      end
+      if fh then
+        local w = ("%s %s/bench/raw.lua floor %s/lua_floor.so %s %%d '%s' '%s' '%s'"):format(
+          (arg and arg[-1]) or "lua5.4", ROOT, srv.dir, TENANT_URL, HEADERS[1], HEADERS[2], HEADERS[3])
+        local f0, f1 = irefs(w:format(1)), irefs(w:format(1 + N_CALLGRIND))
+        if f0 and f1 then ir.floor = (f1 - f0) / N_CALLGRIND end
       end
       if not base then why_not = "valgrind failed" end
     end
@@ -445,6 +490,8 @@ local ok, err = pcall(function()
     line("derived: the engine's glue (engine - its steps)", diff(cpu, "engine", engine_steps),
       diff(ir, "engine", engine_steps))
     if ir.raw then line("raw libcurl, one request (bench/raw_curl.c, same headers)", nil, ir.raw) end
+    if ir.raw_json then line("raw libcurl + cJSON_Parse of the tenant, one request", nil, ir.raw_json) end
+    if ir.floor then line("Lua floor, one request (bench/lua_floor.c, same headers)", nil, ir.floor) end
     if why_not then io.write("  (no instruction counts: ", why_not, ")\n") end
     io.write(string.format("  (cpu us: median of %d rounds of %d; Ir/call: callgrind instructions per call over %d calls,"
       .. "\n   set-up subtracted: deterministic, unaffected by other jobs on the machine)\n\n", ROUNDS, N_RATIO,

@@ -5,6 +5,10 @@
 --   local exe, cjson_or_reason = raw.build(root, dir)   -- nil, reason when it cannot be built
 --   local r = raw.run(exe, "seq", url, n, nil, headers)  -- {n =, wall = s, cpu = s}
 -- headers: {"Name: value", ...}, the same lines provision sends.
+-- And the Lua floor, bench/lua_floor.c (the least a Lua binding can do per
+-- request), built as a module this process loads:
+--   local floor = raw.floor(root, dir)   -- the module, or nil, reason
+--   lua5.4 bench/raw.lua floor SO URL N [HEADER...]   (N requests: for callgrind)
 local M = {}
 
 local function quote(s)
@@ -32,6 +36,24 @@ function M.build(root, dir)
   return nil, "cannot build bench/raw_curl.c (needs cc and libcurl4-openssl-dev): " .. why:sub(1, 300)
 end
 
+-- Builds dir/lua_floor.so and loads it: the module, or nil and why not.
+function M.floor(root, dir)
+  local src, so, log = root .. "/bench/lua_floor.c", dir .. "/lua_floor.so", dir .. "/lua_floor.log"
+  local cc = os.getenv("CC") or "cc"
+  local cflags = io.popen("pkg-config --cflags lua5.4 2>/dev/null"):read("l") or ""
+  local cmd = ("%s -std=c99 -O2 -Wall -Wextra -Werror -shared -fPIC %s -o %s %s -lcurl >%s 2>&1"):format(cc, cflags,
+    quote(so), quote(src), quote(log))
+  if not sh(cmd) then
+    local f = io.open(log)
+    local why = f and f:read("a") or ""
+    if f then f:close() end
+    return nil, "cannot build bench/lua_floor.c (needs cc, liblua5.4-dev, libcurl4-openssl-dev): " .. why:sub(1, 300)
+  end
+  local open, err = package.loadlib(so, "luaopen_lua_floor")
+  if not open then return nil, "cannot load " .. so .. ": " .. tostring(err) end
+  return open()
+end
+
 -- Runs one timed loop of the program; `wrap` (optional) prefixes the command
 -- (valgrind). Returns {n, wall, cpu} in seconds, or raises with its output.
 function M.run(exe, mode, url, n, k, headers, wrap)
@@ -45,6 +67,16 @@ function M.run(exe, mode, url, n, k, headers, wrap)
   local rn, wall, cpu = out:match("n=(%d+) wall=([%d.]+) cpu=([%d.]+)")
   if not rn then error("raw_curl failed: " .. out:sub(1, 400), 0) end
   return { n = tonumber(rn), wall = tonumber(wall), cpu = tonumber(cpu), output = out }
+end
+
+-- Worker mode: N floor requests, for instruction counts under callgrind.
+if arg and arg[0] and arg[0]:match("raw%.lua$") and arg[1] == "floor" then
+  local open = assert(package.loadlib(arg[2], "luaopen_lua_floor"))
+  local h = open().new({ table.unpack(arg, 5) })
+  for _ = 1, tonumber(arg[4]) do
+    local resp = h:get(arg[3])
+    if resp.status ~= 200 then error("unexpected status " .. resp.status) end
+  end
 end
 
 return M
