@@ -231,10 +231,10 @@ local ok, err = pcall(function()
       end }
     -- what the full call does beyond raw's loop, done in C: decode the tenant
     if exe and cjson == true then
-      rows[#rows + 1] = raw_row("raw libcurl + cJSON_Parse of the tenant (C)" .. tag, "json", TENANT_URL, N_RATIO)
+      rows[#rows + 1] = raw_row("raw libcurl + cJSON of the tenant (C)" .. tag, "json", TENANT_URL, N_RATIO)
     end
     if fh then
-      rows[#rows + 1] = { name = "Lua floor: C call, easy_perform, {status,body}" .. tag, n = N_RATIO, fn = function(n)
+      rows[#rows + 1] = { name = "Lua floor (bench/lua_floor.c)" .. tag, n = N_RATIO, fn = function(n)
           for _ = 1, n do check(fh:get(TENANT_URL)) end
         end }
     end
@@ -244,12 +244,12 @@ local ok, err = pcall(function()
   local function report_raw(title, rows)
     local base = exe and rows[1] or nil
     io.write(title, "\n")
-    io.write(string.format("  %-44s %6s %8s %8s %9s %8s %8s\n", "client", "n", "req/s", "us/req", "cpu us/req",
+    io.write(string.format("  %-50s %6s %8s %8s %9s %8s %8s\n", "client", "n", "req/s", "us/req", "cpu us/req",
       "x raw", "cpu x raw"))
     for _, r in ipairs(rows) do
       local w, c = nil, nil
       if base then w, c = paired_ratio(base, r) end
-      io.write(string.format("  %-44s %6d %8.0f %8.1f %9.1f %8s %8s\n", r.name, r.n, r.rps, r.us, r.cpu_us,
+      io.write(string.format("  %-50s %6d %8.0f %8.1f %9.1f %8s %8s\n", r.name, r.n, r.rps, r.us, r.cpu_us,
         w and string.format("%.2f", w) or "-", c and string.format("%.2f", c) or "-"))
     end
     io.write(string.format("  (figures: median of %d interleaved rounds; x raw: raw's time per request / the row's,"
@@ -277,7 +277,7 @@ local ok, err = pcall(function()
   for i = 4, #r1 do
     local w, c = paired_ratio(r1[1], r1[i])
     goals[#goals + 1] = ("  %-58s    = %.2f by time, %.2f by CPU  (a bound, not a goal)"):format(
-      "sequential pinned: " .. r1[i].name:gsub(" %(C%)$", ""):gsub(", easy_perform.*$", "") .. " / raw", w, c)
+      "sequential pinned: " .. r1[i].name:gsub(" %(C%)$", "") .. " / raw", w, c)
     if r1[i].name:find("Lua floor", 1, true) then
       w, c = paired_ratio(r1[i], r1[2])
       goals[#goals + 1] = ("  %-58s    = %.2f by time, %.2f by CPU  (provision's own cost)"):format(
