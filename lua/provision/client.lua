@@ -429,6 +429,8 @@ local function without_query(self, op)
   return v
 end
 
+fastcall.without_query = without_query   -- the same rule for the answers it takes
+
 -- The info of a 2xx answer. A plain call's answer from the core (no hook
 -- replaced it, no event reads it after, no query string in its url) is
 -- that info itself, its headers and time still built on first read; else

@@ -52,11 +52,13 @@ local ID1, ID2, ID3 = events.REQUEST_ID_HEADERS[1], events.REQUEST_ID_HEADERS[2]
 assert(#limiter.HEADERS == 3 and #events.REQUEST_ID_HEADERS == 3, "provision.fastcall reads three of each")
 
 -- The 2xx answer as the call's result: value, info; or nil when the
--- general path must look at it. `own` says resp is the core's (the
--- transport says so: client.core_responses): then resp itself becomes
--- info, its headers and time still read on first use (its url has no query
--- string: these calls have none, and their credentials go in headers);
--- another transport's answer is left as it is.
+-- general path must look at it. `own` says resp may be the call's info,
+-- as success_info (client.lua) decides for the engine: the answer is the
+-- core's (client.core_responses) and the operation's urls never carry a
+-- query (fastcall.without_query: an operation with an optional query
+-- parameter gets a table of its own there, even when none is given). Then
+-- resp itself becomes info, its headers and time still read on first use;
+-- any other answer is left as it is.
 local function taken(self, shape, resp, lim, now, is_json, own)
   local status = resp.status
   if resp.kind or status < 200 or status >= 300 then return nil end
@@ -141,7 +143,8 @@ function fastcall.call(self, opname, v)
   local resp = send_one(transport, req)
   if resp then
     -- the limiter learns at the answer's time, as after_attempt tells it
-    local value, info = taken(self, shape, resp, lim, transport.now(), fastcall.is_json, self.core_responses)
+    local value, info = taken(self, shape, resp, lim, transport.now(), fastcall.is_json,
+                              self.core_responses and fastcall.without_query(self, shape.op))
     if value ~= nil then return value, info end
   end
   local job, err = full_job(self, opname, v, cached, lim)
@@ -180,7 +183,8 @@ end
 -- value, info when the answer is taken; else nil.
 function LightJob:answer(resp, now)
   local client = self.client
-  return taken(client, self.shape, resp, self.limiter, now, fastcall.is_json, client.core_responses)
+  return taken(client, self.shape, resp, self.limiter, now, fastcall.is_json,
+               client.core_responses and fastcall.without_query(client, self.op))
 end
 
 -- The full job, carrying this one's attempt (req, sent_at, limiter, index);

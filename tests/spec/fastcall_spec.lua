@@ -281,6 +281,29 @@ describe("the fast path of a plain call", function()
       api:close()
     end)
 
+    it("is the engine's for an operation with an optional query parameter, none given (fast path, light job)",
+       function()
+      -- UsersApi.get_user(user_id) takes an optional org_id in the query:
+      -- the engine's success_info gives such an operation a table of its own
+      local api = assert(provision.UsersApi({ server = sb.agilicus, auth = { bearer = sb.credentials.agilicus.token } }))
+      local list, linfo = api:list_users({ limit = 1 })
+      assert.is_table(list, tostring(linfo))
+      local id = list.users[1].id
+      local _, engine_info = api:call("get_user", id)   -- prepare + engine.call: never the fast path
+      local _, fast_info = api:get_user(id)
+      local light_info = api:all({ { "get_user", id } })[1][2]
+      for name, info in pairs({ engine = engine_info, fast = fast_info, light = light_info }) do
+        assert.are.equal(200, info.status, name)
+        assert.is_nil(getmetatable(info), name .. ": info is the core's response")
+        assert.is_nil(info.url, name)
+        assert.is_nil(info.header_list, name)
+        assert.are.equal(1, info.attempts, name)
+        assert.is_string(info.request_id, name)
+        assert.is_number(info.time, name)
+      end
+      api:close()
+    end)
+
     it("is never a response another transport's send made (a canned one stays as it was)", function()
       local transport = assert(require("provision.transport.curl").new({}))
       local canned = { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"id":"c"}' }
