@@ -19,43 +19,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_buf.h"
+
 #define FLOOR_MT "lua_floor.handle"
 
 typedef struct {
   CURL *e;
   struct curl_slist *headers;
-  char *p;
-  size_t len, cap;
-  int oom;
+  Buf body;
 } Floor;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-  Floor *f = (Floor *)ud;
-  size_t n = size * nmemb;
-  if (f->len + n > f->cap) {
-    size_t cap = f->cap ? f->cap : 16384;
-    char *np;
-    while (cap < f->len + n) cap *= 2;
-    np = realloc(f->p, cap);
-    if (np == NULL) {
-      f->oom = 1;
-      return 0;
-    }
-    f->p = np;
-    f->cap = cap;
-  }
-  memcpy(f->p + f->len, ptr, n);
-  f->len += n;
-  return n;
-}
 
 static void floor_free(Floor *f) {
   if (f->e != NULL) curl_easy_cleanup(f->e);
   curl_slist_free_all(f->headers);
-  free(f->p);
+  free(f->body.p);
   f->e = NULL;
   f->headers = NULL;
-  f->p = NULL;
+  f->body.p = NULL;
 }
 
 static int l_gc(lua_State *L) {
@@ -84,7 +64,7 @@ static int l_new(lua_State *L) {
   if (f->e == NULL) return luaL_error(L, "curl_easy_init failed");
   curl_easy_setopt(f->e, CURLOPT_HTTPHEADER, f->headers);
   curl_easy_setopt(f->e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(f->e, CURLOPT_WRITEDATA, (void *)f);
+  curl_easy_setopt(f->e, CURLOPT_WRITEDATA, (void *)&f->body);
   curl_easy_setopt(f->e, CURLOPT_NOSIGNAL, 1L);
   return 1;
 }
@@ -95,16 +75,15 @@ static int l_get(lua_State *L) {
   long status = 0;
   CURLcode rc;
   if (f->e == NULL) return luaL_error(L, "handle is closed");
-  f->len = 0;
-  f->oom = 0;
+  f->body.len = 0;
   curl_easy_setopt(f->e, CURLOPT_URL, url);
   rc = curl_easy_perform(f->e);
-  if (rc != CURLE_OK) return luaL_error(L, "%s", f->oom ? "out of memory" : curl_easy_strerror(rc));
+  if (rc != CURLE_OK) return luaL_error(L, "%s", rc == CURLE_WRITE_ERROR ? "out of memory" : curl_easy_strerror(rc));
   curl_easy_getinfo(f->e, CURLINFO_RESPONSE_CODE, &status);
   lua_createtable(L, 0, 2);
   lua_pushinteger(L, (lua_Integer)status);
   lua_setfield(L, -2, "status");
-  lua_pushlstring(L, f->p != NULL ? f->p : "", f->len);   /* copies f->p before any other allocation */
+  lua_pushlstring(L, f->body.p != NULL ? f->body.p : "", f->body.len);   /* copies f->p before any other allocation */
   lua_setfield(L, -2, "body");
   return 1;
 }

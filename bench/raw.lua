@@ -25,7 +25,7 @@ end
 function M.build(root, dir)
   local src, exe, log = root .. "/bench/raw_curl.c", dir .. "/raw_curl", dir .. "/raw_curl.log"
   local cc = os.getenv("CC") or "cc"
-  local base = ("%s -std=c99 -O2 -Wall -o %s %s"):format(cc, quote(exe), quote(src))
+  local base = ("%s -std=c99 -O2 -Wall -Wextra -Werror -o %s %s"):format(cc, quote(exe), quote(src))
   if sh(base .. " -DHAVE_CJSON -lcurl -lcjson >" .. quote(log) .. " 2>&1") then return exe, true end
   if sh(base .. " -lcurl >" .. quote(log) .. " 2>&1") then
     return exe, "cJSON not found (Debian: libcjson-dev): no libcurl + cJSON row"

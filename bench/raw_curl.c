@@ -30,27 +30,10 @@
 #include <cjson/cJSON.h>
 #endif
 
+#include "body_buf.h"
+
 #define WARM 200
 #define MAX_K 1024
-
-typedef struct { char *p; size_t len, cap; } Buf;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-  Buf *b = (Buf *)ud;
-  size_t n = size * nmemb;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 16384;
-    char *np;
-    while (cap < b->len + n) cap *= 2;
-    np = realloc(b->p, cap);
-    if (np == NULL) return 0;
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, ptr, n);
-  b->len += n;
-  return n;
-}
 
 static double wall_now(void) {
   struct timespec ts;
