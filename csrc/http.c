@@ -350,8 +350,11 @@ static int unit_setup(Session *S, Transfer *t) {
     if (S->str[i] != NULL) SET_OK(curl_easy_setopt(e, STR_OPTS[i].opt, S->str[i]));   /* libcurl copies */
     else if (i == S_PROXY && !S->env_proxy) {
       /* No proxy given and none in the environment when the session began:
-       * "" saves libcurl looking the variables up again for every transfer. */
+       * "" saves libcurl looking the variables up again for every transfer,
+       * and an empty no-proxy list its reading no_proxy and NO_PROXY (which
+       * only matter with a proxy: a request's own proxy puts them back). */
       SET_OK(curl_easy_setopt(e, CURLOPT_PROXY, ""));
+      SET_OK(curl_easy_setopt(e, CURLOPT_NOPROXY, ""));
     } else if (i == S_CA_PATH) {
       /* Debian's libcurl has a built-in CA folder, and while one is set it
        * skips its cached CA store: every new TLS connection then re-reads
@@ -1307,7 +1310,10 @@ static int prepare(lua_State *L, Session *S, Transfer *t, int ri, int k) {
       else {
         t->custom = 1;   /* this handle no longer has the session's strings */
         EASY_OK(curl_easy_setopt(e, STR_OPTS[i].opt, s));   /* libcurl copies */
-        if (i == S_PROXY) EASY_OK(curl_easy_setopt(e, CURLOPT_USERAGENT, ua));
+        if (i == S_PROXY) {
+          EASY_OK(curl_easy_setopt(e, CURLOPT_USERAGENT, ua));
+          EASY_OK(curl_easy_setopt(e, CURLOPT_NOPROXY, NULL));   /* the environment's no_proxy applies */
+        }
       }
     }
   }

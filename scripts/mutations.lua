@@ -271,6 +271,8 @@ return {
   { name = "fastcall-info-without-the-query-rule", file = "lua/provision/fastcall.lua",
     spec = "tests/spec/fastcall_spec.lua",
     find = "self.core_responses and fastcall.without_query(self, shape.op))", replace = "self.core_responses)" },
+  { name = "request-proxy-without-no-proxy", file = "csrc/http.c", spec = CORE_HTTP,
+    find = "          EASY_OK(curl_easy_setopt(e, CURLOPT_NOPROXY, NULL));", replace = "" },
   { name = "core-header-first-name-only", file = "csrc/http.c", spec = "tests/spec/core_lazy_spec.lua",
     find = "  for (k = 2; k <= top; k++) {\n    lua_pushvalue(L, k);\n    lua_gettable(L, top + 1);\n  }\n  return nnames;",
     replace = "  lua_pushvalue(L, 2);\n  lua_gettable(L, top + 1);\n  return 1;" },

@@ -222,6 +222,34 @@ describe("provision.core HTTP engine", function()
       via:close()
     end)
 
+    it("keeps the environment's no_proxy for a request's own proxy", function()
+      -- a session with no proxy tells libcurl to skip no_proxy; a request
+      -- that brings a proxy must get the environment's list back
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write(([[
+        local core = require "provision.core"
+        local s = core.session()
+        local r = assert(s:request({ url = %q, proxy = %q }))
+        io.write(r.body)
+        s:close()
+      ]]):format(srv:url("/echo"), srv.proxy))
+      f:close()
+      local cpath = (os.getenv("PROVISION_BUILD") or "build") .. "/?.so;;"
+      local function run(env)
+        local p = io.popen("env -u http_proxy -u HTTP_PROXY -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY "
+          .. env .. " LUA_CPATH='" .. cpath .. "' lua5.4 " .. script .. " 2>&1")
+        local out = p:read("a")
+        p:close()
+        return out
+      end
+      local listed, unlisted, upper = run("no_proxy=127.0.0.1"), run(""), run("NO_PROXY=127.0.0.1")
+      os.remove(script)
+      assert.equal("GET /echo ", listed)             -- straight to the server, as no_proxy says
+      assert.equal("GET /echo ", upper)
+      assert.equal("GET /echo via-proxy", unlisted)  -- through the request's proxy
+    end)
+
     it("presents a client certificate (plain and encrypted key)", function()
       local url = srv.mtls_base .. "/whoami"
       local r = assert(s:request({ url = url }))
