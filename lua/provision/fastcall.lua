@@ -143,8 +143,12 @@ function fastcall.call(self, opname, v)
   local resp = send_one(transport, req)
   if resp then
     -- the limiter learns at the answer's time, as after_attempt tells it
-    local value, info = taken(self, shape, resp, lim, transport.now(), fastcall.is_json,
-                              self.core_responses and fastcall.without_query(self, shape.op))
+    local own = self.core_responses
+    if own then
+      own = self.without_query[shape.op]   -- the rule's cached answer, else the rule
+      if own == nil then own = fastcall.without_query(self, shape.op) end
+    end
+    local value, info = taken(self, shape, resp, lim, transport.now(), fastcall.is_json, own)
     if value ~= nil then return value, info end
   end
   local job, err = full_job(self, opname, v, cached, lim)
@@ -183,8 +187,12 @@ end
 -- value, info when the answer is taken; else nil.
 function LightJob:answer(resp, now)
   local client = self.client
-  return taken(client, self.shape, resp, self.limiter, now, fastcall.is_json,
-               client.core_responses and fastcall.without_query(client, self.op))
+  local own = client.core_responses
+  if own then
+    own = client.without_query[self.op]
+    if own == nil then own = fastcall.without_query(client, self.op) end
+  end
+  return taken(client, self.shape, resp, self.limiter, now, fastcall.is_json, own)
 end
 
 -- The full job, carrying this one's attempt (req, sent_at, limiter, index);

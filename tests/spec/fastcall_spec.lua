@@ -318,5 +318,39 @@ describe("the fast path of a plain call", function()
       assert.are.equal('{"id":"c"}', canned.body)
       transport:close()
     end)
+
+    it("is a table of its own on a transport class whose answers are not the core's", function()
+      -- a class with its own send_one takes the fast path, but only the
+      -- core's responses may become the info
+      local Curl = require("provision.transport.curl")
+      local Canned = setmetatable({}, { __index = Curl })
+      Canned.__index = Canned
+      local canned = { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"id":"c"}',
+                       extra = "the transport's own field" }
+      local sent = 0
+      function Canned.send_one() sent = sent + 1; return canned end
+      function Canned.send(self, reqs)
+        local out = {}
+        for i = 1, #reqs do out[i] = self:send_one(reqs[i]) end
+        return out
+      end
+      local transport = setmetatable(assert(Curl.new({})), Canned)
+      local t = assert(provision.Tenants({ server = "http://127.0.0.1:1", transport = transport,
+                                           auth = { admin_api_key = "k" } }))
+      local prepare, prepared = t.prepare, 0
+      t.prepare = function(self, ...) prepared = prepared + 1; return prepare(self, ...) end
+      for _ = 1, 3 do
+        local v, info = t:get("c")
+        assert.are.equal("c", v and v.id, tostring(info))
+        assert.are_not.equal(canned, info)
+        assert.is_nil(info.extra)
+        assert.are.same({ id = "c" }, info.body)
+        assert.are.equal(1, info.attempts)
+      end
+      assert.are.equal(3, sent)
+      assert.are.equal(1, prepared)   -- the second and third calls took the fast path
+      assert.are.equal('{"id":"c"}', canned.body)
+      transport:close()
+    end)
   end)
 end)
